@@ -1,0 +1,171 @@
+"""The `shop` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from shop.bootstrap import build_catalog, build_databases
+from shop.config import STORES, Settings
+from shop.infrastructure.db import migrate as migrations
+from shop.infrastructure.db.engines import Databases, StoreConfigError, short_reason
+from shop.infrastructure.db.main.stock import SqlStock
+from shop.runtime.serve import ServeOptions, exec_gunicorn
+from shop.services.ports import StoreUnavailable
+from shop.services.seeding import seed_catalog
+
+app = typer.Typer(help="shop: run, migrate, seed and inspect an online shop.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+DEMO_PRODUCTS = 240
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "SHOP_" + "_".join(str(p) for p in first["loc"]).upper()
+        _fail(f"{field}: {first['msg']}", 2)
+        raise AssertionError("unreachable") from None
+
+
+def _databases(settings: Settings) -> Databases:
+    try:
+        return build_databases(settings)
+    except StoreConfigError as exc:
+        _fail(str(exc), 2)
+        raise AssertionError("unreachable") from None
+
+
+def _run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command; a store that fails is reported in one line, never as a traceback."""
+
+    @wraps(work)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(work(*args, **kwargs))
+        except StoreUnavailable as exc:
+            _fail(str(exc))
+        except StoreConfigError as exc:
+            _fail(str(exc), 2)
+        except OSError as exc:
+            _fail(f"cannot reach a database: {short_reason(exc)}")
+        except Exception as exc:
+            if type(exc).__module__.startswith(("sqlalchemy", "asyncpg", "asyncmy", "aiosqlite", "sqlite3")):
+                _fail(f"database error: {short_reason(exc)}")
+            raise
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+async def _with_databases(settings: Settings, stores: tuple[str, ...],
+                          work: Callable[[Databases], Awaitable[T]]) -> T:
+    databases = _databases(settings)
+    try:
+        for store in stores:
+            await databases.ping(store)
+        return await work(databases)
+    finally:
+        await databases.dispose()
+
+
+@app.command("config")
+def show_config(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Print the effective settings, passwords masked."""
+    view = _settings().public_view()
+    if as_json:
+        out.print_json(json.dumps(view, default=str))
+        return
+    for key, value in view.items():
+        out.print(f"[bold]{key}[/] = {value}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def migrate(
+    store: Annotated[list[str] | None, typer.Option("--store", help="main, users or posts (default: all)")] = None,
+) -> None:
+    """Bring every store's schema up to date (safe to run again)."""
+    chosen = tuple(store or STORES)
+    unknown = [s for s in chosen if s not in STORES]
+    if unknown:
+        _fail(f"unknown store {unknown[0]!r}; choose from {', '.join(STORES)}", 2)
+    settings = _settings()
+
+    async def work(databases: Databases) -> None:
+        for name in chosen:
+            before, after = await migrations.migrate(databases, name)
+            state = "up to date" if before == after else f"{before or 'empty'} → {after}"
+            out.print(f"{name:6} {databases.host(name)}: {state}", highlight=False)
+
+    _run(_with_databases)(settings, chosen, work)
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="the demo shop, only into an empty catalogue")] = False,
+    products: Annotated[int, typer.Option("--products", min=0, max=5_000_000, help="add N generated products")] = 0,
+) -> None:
+    """Fill the catalogue: the demo shop, or many products for benchmarks."""
+    if demo == bool(products):
+        _fail("say either --demo or --products N", 2)
+    count = DEMO_PRODUCTS if demo else products
+    settings = _settings()
+
+    async def work(databases: Databases) -> None:
+        for name in ("main", "posts"):
+            if await migrations.current(databases, name) != migrations.head(name):
+                _fail(f"the {name} store is not migrated; run `shop migrate` first", 2)
+        catalog = build_catalog(settings, databases)
+        stock = SqlStock(databases.engine("main"))
+        with Progress(TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=out, transient=not sys.stdout.isatty()) as bar:
+            task = bar.add_task("products", total=count)
+            report = await seed_catalog(reader=catalog, writer=catalog, stock=stock, products=count,
+                                        only_if_empty=demo, progress=lambda n: bar.advance(task, n))
+        if report.skipped:
+            total = await catalog.count_products()
+            out.print(f"the catalogue already has {total} products; the demo was not added")
+        else:
+            out.print(f"added {report.categories} categories and {report.products} products")
+
+    _run(_with_databases)(settings, ("main", "posts"), work)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535)] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=256, help="default: one per CPU core")] = None,
+    bind: Annotated[str | None, typer.Option(help="gunicorn bind, e.g. unix:var/shop.sock")] = None,
+) -> None:
+    """Serve the shop with gunicorn and uvicorn workers."""
+    settings = _settings()
+    _databases(settings)  # a bad URL fails here, in one line, not in every worker
+    options = ServeOptions(host=host or settings.host, port=port or settings.port,
+                           workers=workers or settings.worker_count, log_level=settings.log_level, bind=bind)
+    out.print(f"serving on http://{options.host}:{options.port} with {options.workers} workers", highlight=False)
+    exec_gunicorn(options)
+
+
+def main() -> None:
+    app()

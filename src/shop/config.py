@@ -1,0 +1,81 @@
+"""Settings: environment variables with the SHOP_ prefix, or a .env file beside where shop runs."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STORES = ("main", "users", "posts")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***; anything unparsable is hidden whole past the scheme."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOP_", env_file=".env", extra="ignore")
+
+    main_db_url: str = Field("sqlite+aiosqlite:///var/shop.db", description="carts, orders, stock, request log")
+    users_db_url: str | None = Field(None, description="users and credentials; defaults to the main store")
+    posts_db_url: str | None = Field(None, description="the catalogue; defaults to the main store")
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_connect_timeout: float = Field(5.0, gt=0)
+
+    var_dir: Path = Path("var")
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    secret_key: SecretStr = SecretStr("change-me-in-production")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int | None = Field(None, ge=1, le=256, description="default: one per CPU core")
+
+    response_cache: bool = Field(True, description="serve anonymous catalogue reads from an in-process cache")
+    response_cache_entries: int = Field(5000, ge=0)
+    catalog_poll_interval: float = Field(0.5, gt=0, le=60)
+
+    log_level: str = "info"
+
+    def store_url(self, store: str) -> str:
+        if store == "main":
+            return self.main_db_url
+        if store == "users":
+            return self.users_db_url or self.main_db_url
+        if store == "posts":
+            return self.posts_db_url or self.main_db_url
+        raise KeyError(store)
+
+    @cached_property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def public_view(self) -> dict[str, Any]:
+        """Every effective setting, secrets and passwords masked: what `shop config` prints."""
+        view: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "***" if value.get_secret_value() else ""
+            elif name.endswith("_url") and value:
+                value = mask_url(value)
+            view[name] = value
+        for store in STORES:
+            view[f"{store}_db_url"] = mask_url(self.store_url(store))
+        view["workers"] = self.worker_count
+        return view

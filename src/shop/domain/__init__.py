@@ -1,0 +1,1 @@
+"""The shop's language: entities, value objects and rules. Standard library only."""

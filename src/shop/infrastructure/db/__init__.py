@@ -1,0 +1,1 @@
+"""SQL stores: engines, one package per store (tables, repositories), migrations."""

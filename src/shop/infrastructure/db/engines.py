@@ -1,0 +1,161 @@
+"""One async engine per distinct database URL; the three stores share an engine when they share a URL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shop.services.ports import StoreUnavailable
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+}
+_SUPPORTED = {"sqlite+aiosqlite", "postgresql+asyncpg", "mysql+asyncmy", "mysql+aiomysql", "mariadb+asyncmy",
+              "mariadb+aiomysql"}
+
+
+class StoreConfigError(Exception):
+    """A store URL that cannot be used; the message is one line for a person to read."""
+
+    def __init__(self, store: str, message: str) -> None:
+        super().__init__(f"{store} store: {message}")
+        self.store = store
+
+
+def _masked(raw: str) -> str:
+    return raw.split("://", 1)[0] + "://…" if "@" in raw else raw
+
+
+def parse_store_url(store: str, raw: str) -> URL:
+    """A SQLAlchemy async URL from what a person wrote, with the async driver filled in."""
+    if raw.startswith("mongodb"):
+        raise StoreConfigError(store, "MongoDB is not supported for this store yet; use a SQL database URL")
+    try:
+        url = make_url(raw.strip())
+    except (ArgumentError, ValueError) as exc:
+        raise StoreConfigError(store, f"{_masked(raw)!r} is not a database URL ({exc})") from None
+    drivername = _DRIVERS.get(url.drivername, url.drivername)
+    if drivername not in _SUPPORTED:
+        raise StoreConfigError(
+            store, f"unsupported database {url.drivername!r}; use sqlite://, postgresql:// or mysql:// (MariaDB)")
+    url = url.set(drivername=drivername)
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise StoreConfigError(store, "SQLite needs a file path, e.g. sqlite:///var/shop.db")
+    elif not url.host:
+        raise StoreConfigError(store, f"{_masked(raw)!r} names no host")
+    elif not url.database:
+        raise StoreConfigError(store, f"{_masked(raw)!r} names no database")
+    if url.get_backend_name() == "mysql" and "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return url
+
+
+def host_of(url: URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return f"{url.host}:{url.port}" if url.port else str(url.host)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_engine(url: URL, *, pool_size: int, connect_timeout: float) -> AsyncEngine:
+    backend = url.get_backend_name()
+    options: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+    if backend == "sqlite":
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, **options)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    if backend == "postgresql":
+        # jit only slows the short queries a shop runs
+        options["connect_args"] = {"timeout": connect_timeout, "server_settings": {"jit": "off"}}
+    else:
+        options["connect_args"] = {"connect_timeout": int(max(1, connect_timeout))}
+    return create_async_engine(url, **options)
+
+
+class Databases:
+    """The engines of the three stores, created lazily; nothing connects until first used."""
+
+    def __init__(self, urls: Mapping[str, str], *, pool_size: int = 10, connect_timeout: float = 5.0) -> None:
+        self.urls = {store: parse_store_url(store, raw) for store, raw in urls.items()}
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+        self._engines: dict[str, AsyncEngine] = {}
+
+    def _key(self, store: str) -> str:
+        return self.urls[store].render_as_string(hide_password=False)
+
+    def engine(self, store: str) -> AsyncEngine:
+        key = self._key(store)
+        if key not in self._engines:
+            self._engines[key] = create_engine(self.urls[store], pool_size=self._pool_size,
+                                               connect_timeout=self._connect_timeout)
+        return self._engines[key]
+
+    def backend(self, store: str) -> str:
+        return self.urls[store].get_backend_name()
+
+    def distinct_engines(self) -> int:
+        return len({self._key(store) for store in self.urls})
+
+    def host(self, store: str) -> str:
+        return host_of(self.urls[store])
+
+    async def ping(self, store: str, *, timeout: float | None = None) -> None:
+        """Run SELECT 1 on the store; raise StoreUnavailable naming the store and host if it fails."""
+        try:
+            async with asyncio.timeout(timeout or self._connect_timeout + 1):
+                async with self.engine(store).connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except TimeoutError:
+            raise StoreUnavailable(store, self.host(store), "no answer in time") from None
+        except (OSError, DBAPIError, NoSuchModuleError) as exc:
+            raise StoreUnavailable(store, self.host(store), short_reason(exc)) from None
+
+    async def dispose(self) -> None:
+        for engine in self._engines.values():
+            await engine.dispose()
+        self._engines.clear()
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of what the driver said, without SQLAlchemy's background links."""
+    original = getattr(exc, "orig", None) or exc
+    message = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return message[:300]
+
+
+class SqlStoreProbe:
+    """StoreProbe over one SQL store."""
+
+    def __init__(self, databases: Databases, store: str) -> None:
+        self.name = store
+        self._databases = databases
+
+    async def ping(self) -> None:
+        await self._databases.ping(self.name, timeout=2.0)

@@ -1,0 +1,1 @@
+"""The main store: stock, carts, orders, payments, outbox, request log."""

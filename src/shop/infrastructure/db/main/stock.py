@@ -1,0 +1,60 @@
+"""Stock levels in the main store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shop.domain.inventory import StockLevel
+from shop.infrastructure.db.main.tables import stock_levels
+from shop.infrastructure.db.types import utcnow
+
+
+def _upsert(backend: str) -> Any:
+    if backend == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(stock_levels)
+        return stmt.on_conflict_do_update(index_elements=["sku"], set_={
+            "on_hand": stmt.excluded.on_hand, "reserved": stmt.excluded.reserved,
+            "updated_at": stmt.excluded.updated_at})
+    if backend == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(stock_levels)
+        return stmt.on_conflict_do_update(index_elements=["sku"], set_={
+            "on_hand": stmt.excluded.on_hand, "reserved": stmt.excluded.reserved,
+            "updated_at": stmt.excluded.updated_at})
+    from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+    stmt = mysql_insert(stock_levels)
+    return stmt.on_duplicate_key_update(on_hand=stmt.inserted.on_hand, reserved=stmt.inserted.reserved,
+                                        updated_at=stmt.inserted.updated_at)
+
+
+class SqlStock:
+    """StockReader and StockWriter over the main store."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._upsert = _upsert(engine.dialect.name)
+
+    async def levels(self, skus: Sequence[str]) -> dict[str, StockLevel]:
+        if not skus:
+            return {}
+        stmt = select(stock_levels.c.sku, stock_levels.c.on_hand, stock_levels.c.reserved).where(
+            stock_levels.c.sku.in_(list(skus)))
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(stmt)
+            return {r.sku: StockLevel(r.sku, r.on_hand, r.reserved) for r in rows}
+
+    async def set_levels(self, levels: Sequence[StockLevel]) -> None:
+        if not levels:
+            return
+        now = utcnow()
+        rows = [{"sku": lv.sku, "on_hand": lv.on_hand, "reserved": lv.reserved, "updated_at": now} for lv in levels]
+        async with self._engine.begin() as conn:
+            await conn.execute(self._upsert, rows)

@@ -1,0 +1,256 @@
+"""The catalogue on SQL: lists with filters, sorting and ranked full-text search per database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shop.domain.catalog import (
+    Category,
+    Image,
+    Page,
+    Product,
+    ProductQuery,
+    ProductSort,
+    ProductSummary,
+    Variant,
+    search_terms,
+)
+from shop.infrastructure.db.money_columns import bound_to_minor, from_minor, to_minor
+from shop.infrastructure.db.posts.tables import catalog_version, categories, products, variants
+from shop.infrastructure.db.types import utcnow
+
+_SUMMARY_COLUMNS = (products.c.id, products.c.slug, products.c.title, products.c.price_min, products.c.currency,
+                    products.c.images, products.c.in_stock, products.c.category_id, products.c.created_at)
+
+
+def _image(raw: Any) -> Image | None:
+    if not raw:
+        return None
+    first = raw[0]
+    return Image(url=first["url"], alt=first.get("alt", ""))
+
+
+class SqlCatalog:
+    """CatalogReader and CatalogWriter over the posts store."""
+
+    def __init__(self, engine: AsyncEngine, *, currency: str) -> None:
+        self._engine = engine
+        self._backend = engine.dialect.name
+        self._currency = currency
+        self._totals: dict[tuple[Any, ...], int] = {}
+
+    def catalog_changed(self, version: int) -> None:
+        """Counts are remembered per filter until the catalogue changes."""
+        self._totals.clear()
+
+    # ---- reading -----------------------------------------------------------------------------------------
+
+    async def version(self) -> int:
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(select(catalog_version.c.version).where(catalog_version.c.id == 1))
+        return int(value or 0)
+
+    async def count_products(self) -> int:
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(products)) or 0)
+
+    async def categories(self) -> Sequence[Category]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(categories).order_by(categories.c.position, categories.c.id))
+            return [Category(id=r.id, slug=r.slug, name=r.name, parent_id=r.parent_id, position=r.position,
+                             description=r.description) for r in rows]
+
+    def _search(self, q: str) -> tuple[ColumnElement[bool], ColumnElement[Any]] | None:
+        """The match condition and a rank (higher is better) for a search text, in this database's dialect."""
+        terms = search_terms(q)
+        if not terms:
+            return None
+        if self._backend == "postgresql":
+            tsquery = func.to_tsquery("english", bindparam("tsq", " & ".join(f"{t}:*" for t in terms)))
+            vector = literal_column("products.search_vector")
+            return vector.op("@@")(tsquery), func.ts_rank_cd(vector, tsquery)
+        if self._backend == "sqlite":
+            match = " AND ".join(f'"{t}"*' for t in terms)
+            fts = select(literal_column("rowid")).select_from(text("products_fts")).where(
+                text("products_fts MATCH :fts")).scalar_subquery()
+            rank = select(literal_column("-bm25(products_fts, 10.0, 1.0)")).select_from(text("products_fts")).where(
+                text("products_fts MATCH :fts AND products_fts.rowid = products.id")).scalar_subquery()
+            return products.c.id.in_(fts).params(fts=match), rank.params(fts=match)
+        # MariaDB/MySQL: InnoDB skips words shorter than three letters, so they are matched as prefixes by LIKE
+        long_terms = [t for t in terms if len(t) >= 3]
+        short_terms = [t for t in terms if len(t) < 3]
+        conditions: list[ColumnElement[bool]] = [products.c.title.like(f"%{t}%") for t in short_terms]
+        rank: ColumnElement[Any] = literal_column("0")
+        if long_terms:
+            boolean = " ".join(f"+{t}*" for t in long_terms)
+            against = text("MATCH (products.title, products.description) AGAINST (:ft IN BOOLEAN MODE)").bindparams(
+                ft=boolean)
+            conditions.append(against)  # type: ignore[arg-type]
+            rank = text("MATCH (products.title, products.description) AGAINST (:ftn IN NATURAL LANGUAGE MODE)"
+                        ).bindparams(ftn=" ".join(long_terms))  # type: ignore[assignment]
+        return and_(*conditions), rank
+
+    def _filters(self, query: ProductQuery, category_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [products.c.published == true()]
+        if category_ids is not None:
+            where.append(products.c.category_id.in_(category_ids))
+        if query.min_price is not None:
+            where.append(products.c.price_min >= bound_to_minor(query.min_price, self._currency, upper=False))
+        if query.max_price is not None:
+            where.append(products.c.price_min <= bound_to_minor(query.max_price, self._currency, upper=True))
+        if query.in_stock is not None:
+            where.append(products.c.in_stock == (true() if query.in_stock else false()))
+        return where
+
+    async def products(self, query: ProductQuery, *, category_ids: Sequence[int] | None) -> Page[ProductSummary]:
+        where = self._filters(query, category_ids)
+        rank: ColumnElement[Any] | None = None
+        if query.q:
+            search = self._search(query.q)
+            if search is None:  # only punctuation: nothing can match
+                return Page(items=[], total=0, page=query.page, limit=query.limit)
+            match, rank = search
+            where.append(match)
+        stmt: Select[Any] = select(*_SUMMARY_COLUMNS)
+        if rank is not None:
+            stmt = stmt.add_columns(rank.label("rank"))
+        stmt = stmt.where(*where).limit(query.limit).offset(query.offset)
+        sort = query.effective_sort
+        if sort is ProductSort.RELEVANCE and rank is not None:
+            stmt = stmt.order_by(literal_column("rank").desc(), products.c.id.desc())
+        elif sort is ProductSort.PRICE:
+            stmt = stmt.order_by(products.c.price_min, products.c.id)
+        elif sort is ProductSort.PRICE_DESC:
+            stmt = stmt.order_by(products.c.price_min.desc(), products.c.id.desc())
+        elif sort is ProductSort.TITLE:
+            stmt = stmt.order_by(products.c.title, products.c.id)
+        else:
+            stmt = stmt.order_by(products.c.created_at.desc(), products.c.id.desc())
+
+        key = (tuple(category_ids) if category_ids is not None else None, query.min_price, query.max_price,
+               query.in_stock, query.q)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+            total = self._totals.get(key)
+            if total is None:
+                if query.page == 1 and len(rows) < query.limit:
+                    total = len(rows)
+                else:
+                    total = int(await conn.scalar(select(func.count()).select_from(products).where(*where)) or 0)
+                if len(self._totals) > 10_000:
+                    self._totals.clear()
+                self._totals[key] = total
+        items = [
+            ProductSummary(slug=r.slug, title=r.title, price_from=from_minor(r.price_min, r.currency),
+                           image=_image(r.images), in_stock=r.in_stock, category_id=r.category_id,
+                           created_at=r.created_at, rank=float(r.rank) if rank is not None else None)
+            for r in rows
+        ]
+        return Page(items=items, total=total, page=query.page, limit=query.limit)
+
+    async def product(self, slug: str) -> Product | None:
+        stmt = (
+            select(products, variants.c.sku, variants.c.title.label("variant_title"), variants.c.price,
+                   variants.c.currency.label("variant_currency"), variants.c.options)
+            .outerjoin(variants, variants.c.product_id == products.c.id)
+            .where(products.c.slug == slug)
+            .order_by(variants.c.position, variants.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return None
+        head = rows[0]
+        found = [Variant(sku=r.sku, price=from_minor(r.price, r.variant_currency), options=r.options,
+                         title=r.variant_title) for r in rows if r.sku is not None]
+        return Product(
+            id=head.id, slug=head.slug, title=head.title, description=head.description,
+            category_id=head.category_id, variants=found, attributes=head.attributes,
+            images=[Image(url=i["url"], alt=i.get("alt", "")) for i in head.images],
+            published=head.published, created_at=head.created_at,
+        )
+
+    # ---- writing -----------------------------------------------------------------------------------------
+
+    async def next_ids(self) -> tuple[int, int]:
+        async with self._engine.connect() as conn:
+            category = await conn.scalar(select(func.max(categories.c.id)))
+            product = await conn.scalar(select(func.max(products.c.id)))
+        return int(category or 0) + 1, int(product or 0) + 1
+
+    async def add_categories(self, new: Sequence[Category]) -> None:
+        rows = [{"id": c.id, "slug": c.slug, "name": c.name, "description": c.description,
+                 "parent_id": c.parent_id, "position": c.position} for c in new]
+        async with self._engine.begin() as conn:
+            # parents first, so the self-reference holds on every database
+            for depth_rows in _by_depth(rows):
+                await conn.execute(insert(categories), depth_rows)
+            await self._after_insert(conn, "categories")
+
+    async def add_products(self, new: Sequence[Product], *, available: Mapping[str, int]) -> None:
+        now = utcnow()
+        product_rows: list[dict[str, Any]] = []
+        variant_rows: list[dict[str, Any]] = []
+        for p in new:
+            prices = [to_minor(v.price) for v in p.variants]
+            currency = p.variants[0].price.currency if p.variants else self._currency
+            product_rows.append({
+                "id": p.id, "slug": p.slug, "title": p.title, "description": p.description,
+                "category_id": p.category_id, "attributes": dict(p.attributes),
+                "images": [{"url": i.url, "alt": i.alt} for i in p.images], "published": p.published,
+                "price_min": min(prices, default=0), "price_max": max(prices, default=0), "currency": currency,
+                "in_stock": any(available.get(v.sku, 0) > 0 for v in p.variants),
+                "created_at": p.created_at or now, "updated_at": now,
+            })
+            variant_rows.extend(
+                {"product_id": p.id, "sku": v.sku, "title": v.title, "price": price,
+                 "currency": v.price.currency, "options": dict(v.options), "position": n}
+                for n, (v, price) in enumerate(zip(p.variants, prices, strict=True))
+            )
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(products), product_rows)
+            if variant_rows:
+                await conn.execute(insert(variants), variant_rows)
+            await self._after_insert(conn, "products")
+
+    async def _after_insert(self, conn: Any, table: str) -> None:
+        if self._backend == "postgresql":  # explicit ids do not move the serial sequence
+            await conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))  # noqa: S608
+        await conn.execute(update(catalog_version).where(catalog_version.c.id == 1)
+                           .values(version=catalog_version.c.version + 1))
+
+
+def _by_depth(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    levels: list[list[dict[str, Any]]] = []
+    placed: set[int | None] = {None}
+    remaining = rows
+    while remaining:
+        level = [r for r in remaining if r["parent_id"] in placed or not any(
+            o["id"] == r["parent_id"] for o in remaining)]
+        if not level:
+            raise ValueError("category parents form a cycle")
+        levels.append(level)
+        placed.update(r["id"] for r in level)
+        remaining = [r for r in remaining if r not in level]
+    return levels
+
+
+__all__ = ["SqlCatalog"]

@@ -1,0 +1,1 @@
+"""The users store: people, credentials, roles."""

@@ -1,0 +1,1 @@
+"""Process management: gunicorn, worker pools, autoscaling, nginx."""

@@ -1,0 +1,18 @@
+"""What the edges (web, CLI, workers) are handed by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from shop.services.catalog import CatalogService
+from shop.services.catalog_version import CatalogVersionWatcher
+from shop.services.ports import StoreProbe
+
+
+@dataclass(frozen=True, slots=True)
+class ShopServices:
+    catalog: CatalogService
+    catalog_version: CatalogVersionWatcher
+    stores: Sequence[StoreProbe]
+    close: Callable[[], Awaitable[None]]

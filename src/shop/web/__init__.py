@@ -1,0 +1,1 @@
+"""The HTTP edge: JSON API, storefront pages, control panel."""

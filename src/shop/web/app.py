@@ -1,0 +1,53 @@
+"""create_app(): the FastAPI application, with the response cache in front of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+import shop
+from shop.config import Settings
+from shop.services.shop import ShopServices
+from shop.web import media, problems
+from shop.web.api import health
+from shop.web.api.v1 import catalog
+from shop.web.cache import ASGIApp, ResponseCache
+from shop.web.responses import JSON
+
+__all__ = ["ASGIApp", "create_app"]
+
+CACHED_PREFIXES = ("/api/v1/products", "/api/v1/categories")
+
+
+def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
+    cache: ResponseCache | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(services.catalog_version.run(), name="catalog-version")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await services.close()
+
+    app = FastAPI(title="shop", version=shop.__version__, default_response_class=JSON, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    app.state.services = services
+    app.state.settings = settings
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(media.router)
+
+    if settings.response_cache and settings.response_cache_entries > 0:
+        cache = ResponseCache(app, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries)
+        services.catalog_version.subscribe(cache.clear)
+        app.state.response_cache = cache
+        return cache
+    return app

@@ -1,0 +1,84 @@
+"""Errors as RFC 9457 problem details: application/problem+json, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from shop.domain.errors import DomainError, InvalidValue, NotFound
+from shop.services.ports import StoreUnavailable
+from shop.web.responses import dumps
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           409: "Conflict", 422: "Invalid input", 429: "Too many requests", 500: "Internal error",
+           503: "Service unavailable"}
+
+
+def problem(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, type_: str = "about:blank",
+            headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> Response:
+    body: dict[str, Any] = {"type": type_, "title": _TITLES.get(status, "Error"), "status": status, "detail": detail}
+    body.update(extra or {})
+    if errors:
+        body["errors"] = errors
+    return Response(dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("query", "path", "body", "header", "cookie")]
+    return ".".join(parts) or "request"
+
+
+async def _validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()]
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return problem(422, f"invalid value for {fields}", errors=errors)
+
+
+async def _invalid(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidValue)
+    return problem(422, f"invalid value for {exc.field}: {exc.message}",
+                   errors=[{"field": exc.field, "message": exc.message}])
+
+
+async def _not_found(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NotFound)
+    return problem(404, str(exc))
+
+
+async def _domain(_: Request, exc: Exception) -> Response:
+    return problem(409, str(exc))
+
+
+async def _http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+async def _unavailable(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreUnavailable)
+    log.warning("store unavailable: %s", exc)
+    return problem(503, f"the {exc.store} store is unavailable; try again shortly", headers={"Retry-After": "5"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "something went wrong on our side; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(InvalidValue, _invalid)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)
