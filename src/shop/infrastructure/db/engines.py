@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ def create_engine(url: URL, *, pool_size: int, connect_timeout: float) -> AsyncE
         options["connect_args"] = {"timeout": connect_timeout, "server_settings": {"jit": "off"}}
     else:
         options["connect_args"] = {"connect_timeout": int(max(1, connect_timeout))}
+        # the server's notes (e.g. "name ignored for PRIMARY key") are not problems worth a log line
+        logging.getLogger("asyncmy").setLevel(logging.ERROR)
     return create_async_engine(url, **options)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.mysql import match as mysql_match
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.domain.catalog import (
@@ -88,23 +89,23 @@ class SqlCatalog:
             return vector.op("@@")(tsquery), func.ts_rank_cd(vector, tsquery)
         if self._backend == "sqlite":
             match = " AND ".join(f'"{t}"*' for t in terms)
-            fts = select(literal_column("rowid")).select_from(text("products_fts")).where(
-                text("products_fts MATCH :fts")).scalar_subquery()
-            rank = select(literal_column("-bm25(products_fts, 10.0, 1.0)")).select_from(text("products_fts")).where(
-                text("products_fts MATCH :fts AND products_fts.rowid = products.id")).scalar_subquery()
-            return products.c.id.in_(fts).params(fts=match), rank.params(fts=match)
+            matching = text("products_fts MATCH :fts").bindparams(fts=match)
+            ids = select(literal_column("rowid")).select_from(text("products_fts")).where(matching)
+            rank = (select(literal_column("-bm25(products_fts, 10.0, 1.0)")).select_from(text("products_fts"))
+                    .where(matching, literal_column("products_fts.rowid") == products.c.id).scalar_subquery())
+            return products.c.id.in_(ids), rank
         # MariaDB/MySQL: InnoDB skips words shorter than three letters, so they are matched as prefixes by LIKE
         long_terms = [t for t in terms if len(t) >= 3]
         short_terms = [t for t in terms if len(t) < 3]
         conditions: list[ColumnElement[bool]] = [products.c.title.like(f"%{t}%") for t in short_terms]
         rank: ColumnElement[Any] = literal_column("0")
         if long_terms:
-            boolean = " ".join(f"+{t}*" for t in long_terms)
-            against = text("MATCH (products.title, products.description) AGAINST (:ft IN BOOLEAN MODE)").bindparams(
-                ft=boolean)
-            conditions.append(against)  # type: ignore[arg-type]
-            rank = text("MATCH (products.title, products.description) AGAINST (:ftn IN NATURAL LANGUAGE MODE)"
-                        ).bindparams(ftn=" ".join(long_terms))  # type: ignore[assignment]
+            conditions.append(mysql_match(products.c.title, products.c.description,
+                                          against=" ".join(f"+{t}*" for t in long_terms)).in_boolean_mode())
+            words = " ".join(long_terms)
+            # a word in the title counts more than one in the description, as on the other databases
+            rank = mysql_match(products.c.title, against=words) * 3 + mysql_match(
+                products.c.title, products.c.description, against=words)
         return and_(*conditions), rank
 
     def _filters(self, query: ProductQuery, category_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:

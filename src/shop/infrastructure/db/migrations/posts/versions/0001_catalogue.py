@@ -104,6 +104,7 @@ def upgrade() -> None:
         )
     elif dialect in ("mysql", "mariadb"):
         op.execute("CREATE FULLTEXT INDEX ft_products_text ON products (title, description)")
+        op.execute("CREATE FULLTEXT INDEX ft_products_title ON products (title)")
 
 
 def downgrade() -> None:

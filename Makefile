@@ -1,0 +1,37 @@
+# The two commands a person needs: `make run` and `make test`. Everything else is for the team.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+## run: set up, migrate, seed the demo shop if the catalogue is empty, serve on http://127.0.0.1:8000
+run: $(VENV)/.installed
+	$(BIN)/shop migrate
+	$(BIN)/shop seed --demo
+	$(BIN)/shop serve
+
+## test: set up with the dev extras and run the whole suite
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+## lint: ruff, mypy (strict on domain and services), import-linter
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,171 @@
+"""The catalogue on SQL: filters, sorting, ranked search and counts behave the same on every database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import pytest_asyncio
+
+from shop.domain.catalog import Category, Image, ProductQuery, ProductSort, Product, Variant
+from shop.domain.money import Money
+from shop.infrastructure.db.engines import Databases
+from shop.infrastructure.db.main.stock import SqlStock
+from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.services.catalog import CatalogService
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CATEGORIES = [
+    Category(id=1, slug="kitchen", name="Kitchen"),
+    Category(id=2, slug="knives", name="Knives", parent_id=1),
+    Category(id=3, slug="pans", name="Pans", parent_id=1, position=1),
+    Category(id=4, slug="garden", name="Garden", position=1),
+]
+
+
+def _product(pid: int, title: str, price: str, category: int, *, description: str = "",
+             published: bool = True, extra_price: str | None = None) -> Product:
+    variants = [Variant(sku=f"SKU-{pid}-A", price=Money.of(price, "EUR"), options={"size": "S"}, title="S")]
+    if extra_price:
+        variants.append(Variant(sku=f"SKU-{pid}-B", price=Money.of(extra_price, "EUR"), options={"size": "L"},
+                                title="L"))
+    return Product(id=pid, slug=f"p-{pid}", title=title, description=description or title, category_id=category,
+                   variants=variants, attributes={"material": "steel"}, images=[Image(f"/img/{pid}.svg", title)],
+                   published=published, created_at=T0 + timedelta(days=pid))
+
+
+PRODUCTS = [
+    _product(1, "Chef's Knife", "89.00", 2, description="A forged steel blade for every kitchen task."),
+    _product(2, "Paring Knife", "24.50", 2, description="Small knife for fruit."),
+    _product(3, "Cast-iron Pan", "59.99", 3, description="Heavy pan; sears steak. Not a knife.", extra_price="79.99"),
+    _product(4, "Garden Shears", "31.00", 4, description="Cuts branches cleanly."),
+    _product(5, "Hidden Knife", "10.00", 2, published=False),
+    _product(6, "Bread Knife", "0.99", 2, description="Serrated knife for bread. Knife knife knife."),
+]
+STOCK = {"SKU-1-A": 5, "SKU-2-A": 0, "SKU-3-A": 0, "SKU-3-B": 2, "SKU-4-A": 1, "SKU-5-A": 9, "SKU-6-A": 0}
+
+
+@pytest_asyncio.fixture
+async def catalog(databases: Databases) -> AsyncIterator[SqlCatalog]:
+    store = SqlCatalog(databases.engine("posts"), currency="EUR")
+    await store.add_categories(CATEGORIES)
+    await store.add_products(PRODUCTS, available=STOCK)
+    yield store
+
+
+def _slugs(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return [p.slug for p in page.items]
+
+
+async def _list(catalog: SqlCatalog, **kwargs) -> list[str]:  # type: ignore[no-untyped-def]
+    return _slugs(await catalog.products(ProductQuery(**kwargs), category_ids=kwargs.pop("ids", None)))
+
+
+async def test_unpublished_products_are_never_listed(catalog: SqlCatalog) -> None:
+    page = await catalog.products(ProductQuery(limit=100), category_ids=None)
+    assert "p-5" not in _slugs(page)
+    assert page.total == 5
+
+
+async def test_newest_first_is_the_default_order(catalog: SqlCatalog) -> None:
+    assert await _list(catalog) == ["p-6", "p-4", "p-3", "p-2", "p-1"]
+
+
+@pytest.mark.parametrize(("sort", "expected"), [
+    (ProductSort.PRICE, ["p-6", "p-2", "p-4", "p-3", "p-1"]),
+    (ProductSort.PRICE_DESC, ["p-1", "p-3", "p-4", "p-2", "p-6"]),
+    (ProductSort.TITLE, ["p-6", "p-3", "p-1", "p-4", "p-2"]),
+])
+async def test_sorting_orders_by_the_lowest_variant_price_or_title(
+        catalog: SqlCatalog, sort: ProductSort, expected: list[str]) -> None:
+    assert await _list(catalog, sort=sort) == expected
+
+
+async def test_price_bounds_are_inclusive_and_exact_to_the_cent(catalog: SqlCatalog) -> None:
+    assert set(await _list(catalog, min_price=Decimal("24.50"), max_price=Decimal("59.99"))) == {"p-2", "p-3", "p-4"}
+    assert set(await _list(catalog, min_price=Decimal("24.501"))) == {"p-1", "p-3", "p-4"}
+    assert await _list(catalog, max_price=Decimal("0.989")) == []
+
+
+async def test_in_stock_filter_uses_any_variant_with_stock(catalog: SqlCatalog) -> None:
+    assert set(await _list(catalog, in_stock=True)) == {"p-1", "p-3", "p-4"}
+    assert set(await _list(catalog, in_stock=False)) == {"p-2", "p-6"}
+
+
+async def test_pages_split_the_list_and_keep_the_total(catalog: SqlCatalog) -> None:
+    first = await catalog.products(ProductQuery(limit=2, page=1, sort=ProductSort.PRICE), category_ids=None)
+    third = await catalog.products(ProductQuery(limit=2, page=3, sort=ProductSort.PRICE), category_ids=None)
+    beyond = await catalog.products(ProductQuery(limit=2, page=9), category_ids=None)
+    assert (_slugs(first), first.total) == (["p-6", "p-2"], 5)
+    assert (_slugs(third), third.total) == (["p-1"], 5)
+    assert (_slugs(beyond), beyond.total) == ([], 5)
+
+
+async def test_a_category_includes_its_sub_categories(catalog: SqlCatalog) -> None:
+    service = CatalogService(reader=catalog, stock=SqlStock(catalog._engine))
+    kitchen = await service.list_products(ProductQuery(category="kitchen", limit=100))
+    pans = await service.list_products(ProductQuery(category="pans"))
+    assert set(_slugs(kitchen)) == {"p-1", "p-2", "p-3", "p-6"} and kitchen.total == 4
+    assert _slugs(pans) == ["p-3"]
+
+
+async def test_search_finds_words_in_title_and_description_ranked_by_relevance(catalog: SqlCatalog) -> None:
+    page = await catalog.products(ProductQuery(q="knife"), category_ids=None)
+    found = _slugs(page)
+    assert set(found) == {"p-1", "p-2", "p-3", "p-6"}  # p-3 mentions a knife in its description only
+    assert found[-1] == "p-3", "a description-only match ranks below title matches"
+    ranks = [p.rank for p in page.items]
+    assert all(r is not None for r in ranks) and ranks == sorted(ranks, reverse=True)
+
+
+async def test_search_needs_every_word_and_matches_prefixes(catalog: SqlCatalog) -> None:
+    assert await _list(catalog, q="steel blade") == ["p-1"]
+    assert await _list(catalog, q="serrat") == ["p-6"]
+    assert await _list(catalog, q="knife garden") == []
+
+
+async def test_search_text_is_never_query_syntax(catalog: SqlCatalog) -> None:
+    for hostile in ['"', "knife' OR 1=1 --", "AND OR NOT", "*", "(knife", "NEAR(knife pan)", "-knife", "+", "%_"]:
+        page = await catalog.products(ProductQuery(q=hostile), category_ids=None)
+        assert page.total >= 0  # no database error, whatever it found
+
+
+async def test_search_combines_with_filters_and_other_sorts(catalog: SqlCatalog) -> None:
+    assert await _list(catalog, q="knife", sort=ProductSort.PRICE, max_price=Decimal(50)) == ["p-6", "p-2"]
+
+
+async def test_a_product_comes_with_its_variants_in_order(catalog: SqlCatalog) -> None:
+    product = await catalog.product("p-3")
+    assert product is not None
+    assert [v.sku for v in product.variants] == ["SKU-3-A", "SKU-3-B"]
+    assert product.variants[1].price == Money(Decimal("79.99"), "EUR")
+    assert product.price_range == (Money.of("59.99", "EUR"), Money.of("79.99", "EUR"))
+    assert product.created_at == T0 + timedelta(days=3) and product.created_at.tzinfo is not None
+    assert await catalog.product("p-404") is None
+
+
+async def test_every_write_moves_the_catalogue_version(catalog: SqlCatalog) -> None:
+    before = await catalog.version()
+    await catalog.add_products([_product(7, "Whisk", "5.00", 1)], available={})
+    assert await catalog.version() > before
+    assert await catalog.next_ids() == (5, 8)
+
+
+async def test_counts_are_remembered_until_the_catalogue_changes(catalog: SqlCatalog) -> None:
+    assert (await catalog.products(ProductQuery(limit=1), category_ids=None)).total == 5
+    await catalog.add_products([_product(8, "Ladle", "7.00", 1)], available={})
+    assert (await catalog.products(ProductQuery(limit=1), category_ids=None)).total == 5  # not told yet
+    catalog.catalog_changed(await catalog.version())
+    assert (await catalog.products(ProductQuery(limit=1), category_ids=None)).total == 6
+
+
+async def test_stock_levels_are_written_and_read_back(databases: Databases) -> None:
+    from shop.domain.inventory import StockLevel
+
+    stock = SqlStock(databases.engine("main"))
+    await stock.set_levels([StockLevel("A-1", 3), StockLevel("B-2", 5, 2)])
+    await stock.set_levels([StockLevel("A-1", 7)])
+    levels = await stock.levels(["A-1", "B-2", "C-3"])
+    assert {k: (v.on_hand, v.reserved) for k, v in levels.items()} == {"A-1": (7, 0), "B-2": (5, 2)}
