@@ -25,8 +25,8 @@ from shop.services.seeding import seed_catalog
 
 app = typer.Typer(help="shop: run, migrate, seed and inspect an online shop.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 DEMO_PRODUCTS = 240
 

@@ -27,6 +27,9 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # read the version once before serving, so the first poll does not empty a cache being filled
+        with contextlib.suppress(Exception):
+            await services.catalog_version.check()
         watcher = asyncio.create_task(services.catalog_version.run(), name="catalog-version")
         try:
             yield

@@ -1,0 +1,98 @@
+"""The `shop` command: clear one-line errors, masked secrets, idempotent migrations, seeding."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.databases import DatabaseFactory
+
+SHOP = [sys.executable, "-m", "shop"]
+
+
+def shop(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    return subprocess.run([*SHOP, *args], env={**clean, **(env or {})}, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_config_prints_effective_settings_with_passwords_masked(tmp_path: Path) -> None:
+    result = shop("config", "--json", env={
+        "SHOP_MAIN_DB_URL": "postgresql://shop:hunter2@db.example:5432/shop",
+        "SHOP_POSTS_DB_URL": "mysql://reader:s3cret@mariadb:3306/posts",
+        "SHOP_SECRET_KEY": "very-secret-key"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "hunter2" not in result.stdout and "s3cret" not in result.stdout and "very-secret" not in result.stdout
+    assert "postgresql://shop:***@db.example:5432/shop" in result.stdout
+    assert '"users_db_url": "postgresql://shop:***@db.example:5432/shop"' in result.stdout, "users follows main"
+    assert "mysql://reader:***@mariadb:3306/posts" in result.stdout
+
+
+def test_the_default_store_is_an_sqlite_file_under_var(tmp_path: Path) -> None:
+    result = shop("config", "--json", cwd=tmp_path)
+    assert '"main_db_url": "sqlite+aiosqlite:///var/shop.db"' in result.stdout
+    assert '"posts_db_url": "sqlite+aiosqlite:///var/shop.db"' in result.stdout
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("not a url", ["main store", "not a database URL"]),
+    ("oracle://scott@db/orcl", ["main store", "unsupported database"]),
+    ("postgresql://", ["main store", "no host"]),
+])
+def test_a_malformed_url_is_one_clear_line(tmp_path: Path, url: str, words: list[str]) -> None:
+    line = _one_line_error(shop("migrate", env={"SHOP_MAIN_DB_URL": url}, cwd=tmp_path))
+    assert all(w in line for w in words), line
+
+
+@pytest.mark.parametrize(("store", "url", "host"), [
+    ("posts", "postgresql://postgres@127.0.0.1:1/shop", "127.0.0.1:1"),
+    ("users", "mysql://root@127.0.0.1:2/shop", "127.0.0.1:2"),
+])
+def test_an_unreachable_database_names_the_store_and_host(tmp_path: Path, store: str, url: str, host: str) -> None:
+    env = {f"SHOP_{store.upper()}_DB_URL": url, "SHOP_MAIN_DB_URL": f"sqlite:///{tmp_path}/main.db"}
+    line = _one_line_error(shop("migrate", env=env, cwd=tmp_path))
+    assert f"{store} store" in line and host in line, line
+
+
+def test_a_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
+    line = _one_line_error(shop("config", env={"SHOP_PORT": "eighty"}, cwd=tmp_path))
+    assert "SHOP_PORT" in line
+
+
+async def test_migrate_and_seed_the_demo_then_leave_it_alone(backend: str, db_factory: DatabaseFactory,
+                                                             tmp_path: Path) -> None:
+    env = {"SHOP_MAIN_DB_URL": await db_factory.url(backend, "cli")}
+    first, again = shop("migrate", env=env, cwd=tmp_path), shop("migrate", env=env, cwd=tmp_path)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert "empty →" in first.stdout and again.stdout.count("up to date") == 3
+    seeded = shop("seed", "--demo", env=env, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "added 20 categories and 240 products" in seeded.stdout
+    twice = shop("seed", "--demo", env=env, cwd=tmp_path)
+    assert twice.returncode == 0 and "already has 240 products" in twice.stdout
+    more = shop("seed", "--products", "500", env=env, cwd=tmp_path)
+    assert more.returncode == 0 and "added 0 categories and 500 products" in more.stdout
+
+
+def test_seed_refuses_an_unmigrated_store(tmp_path: Path) -> None:
+    line = _one_line_error(shop("seed", "--demo", env={"SHOP_MAIN_DB_URL": f"sqlite:///{tmp_path}/x.db"},
+                                cwd=tmp_path))
+    assert "shop migrate" in line
+
+
+def test_seed_needs_to_be_told_what(tmp_path: Path) -> None:
+    line = _one_line_error(shop("seed", cwd=tmp_path))
+    assert "--demo" in line

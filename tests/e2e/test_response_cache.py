@@ -1,0 +1,62 @@
+"""The response cache: hits skip the framework, ETags revalidate, an edit empties it within a second."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from shop.bootstrap import build_catalog, build_databases
+from shop.config import Settings
+from shop.domain.catalog import Product, Variant
+from shop.domain.money import Money
+
+
+async def test_a_second_anonymous_read_is_a_hit_with_the_same_body(cached_client: httpx.AsyncClient) -> None:
+    first = await cached_client.get("/api/v1/products", params={"limit": 3})
+    second = await cached_client.get("/api/v1/products", params={"limit": 3})
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert first.content == second.content and first.headers["etag"] == second.headers["etag"]
+
+
+async def test_an_etag_gets_a_304_without_a_body(cached_client: httpx.AsyncClient) -> None:
+    etag = (await cached_client.get("/api/v1/categories")).headers["etag"]
+    again = await cached_client.get("/api/v1/categories", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    other = await cached_client.get("/api/v1/categories", headers={"If-None-Match": '"stale"'})
+    assert other.status_code == 200 and other.content
+
+
+async def test_requests_with_credentials_are_never_served_from_the_cache(cached_client: httpx.AsyncClient) -> None:
+    await cached_client.get("/api/v1/products", params={"limit": 2})
+    private = await cached_client.get("/api/v1/products", params={"limit": 2},
+                                      headers={"Authorization": "Bearer x"})
+    assert "x-cache" not in private.headers
+
+
+async def test_errors_are_not_cached(cached_client: httpx.AsyncClient) -> None:
+    for _ in range(2):
+        response = await cached_client.get("/api/v1/products", params={"limit": 0})
+        assert response.status_code == 422 and "x-cache" not in response.headers
+
+
+async def test_a_catalogue_edit_is_visible_within_a_second(cached_client: httpx.AsyncClient,
+                                                           demo_settings: Settings) -> None:
+    before = (await cached_client.get("/api/v1/products", params={"limit": 1})).json()
+    assert (await cached_client.get("/api/v1/products", params={"limit": 1})).headers["x-cache"] == "hit"
+    databases = build_databases(demo_settings)
+    try:
+        catalog = build_catalog(demo_settings, databases)
+        _, next_id = await catalog.next_ids()
+        new = Product(id=next_id, slug=f"cache-test-{next_id}", title="Cache Test Lamp", description="new",
+                      category_id=None, variants=[Variant(sku=f"CACHE-{next_id}", price=Money.of("1.00", "EUR"))])
+        await catalog.add_products([new], available={})
+    finally:
+        await databases.dispose()
+    async with asyncio.timeout(1.0):
+        while True:
+            after = (await cached_client.get("/api/v1/products", params={"limit": 1})).json()
+            if after["total"] == before["total"] + 1:
+                break
+            await asyncio.sleep(0.05)
+    assert (await cached_client.get(f"/api/v1/products/cache-test-{next_id}")).status_code == 200
