@@ -152,8 +152,9 @@ async def test_a_wrong_method_is_a_405_problem(client: httpx.AsyncClient) -> Non
 
 
 async def test_an_unpublished_product_is_hidden(client: httpx.AsyncClient, demo_settings) -> None:  # type: ignore[no-untyped-def]
-    from shop.bootstrap import build_databases
     from sqlalchemy import text
+
+    from shop.bootstrap import build_databases
 
     databases = build_databases(demo_settings)
     try:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import pytest_asyncio
 
-from shop.domain.catalog import Category, Image, ProductQuery, ProductSort, Product, Variant
+from shop.domain.catalog import Category, Image, Product, ProductQuery, ProductSort, Variant
 from shop.domain.money import Money
 from shop.infrastructure.db.engines import Databases
 from shop.infrastructure.db.main.stock import SqlStock

@@ -23,8 +23,9 @@ async def test_migrating_twice_changes_nothing_the_second_time(backend: str, db_
     try:
         first = [await migrations.migrate(databases, store) for store in STORES]
         second = [await migrations.migrate(databases, store) for store in STORES]
-        assert all(before is None and after == migrations.head(s) for s, (before, after) in zip(STORES, first))
-        assert all(before == after == migrations.head(s) for s, (before, after) in zip(STORES, second))
+        heads = [migrations.head(store) for store in STORES]
+        assert first == [(None, head) for head in heads]
+        assert second == [(head, head) for head in heads]
     finally:
         await databases.dispose()
 

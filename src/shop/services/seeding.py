@@ -31,8 +31,8 @@ _SHOE_SIZES = ("38", "39", "40", "41", "42", "43", "44", "45")
 # parent category → {child category: product line}
 _TREE: dict[str, dict[str, _Line]] = {
     "Clothing": {
-        "T-shirts": _Line(("T-shirt", "Crew Tee", "Pocket Tee", "Long-sleeve Tee"), ("Organic Cotton", "Linen", "Merino"),
-                          (15, 45), {"size": _SIZES, "colour": _COLOURS[:4]}),
+        "T-shirts": _Line(("T-shirt", "Crew Tee", "Pocket Tee", "Long-sleeve Tee"),
+                          ("Organic Cotton", "Linen", "Merino"), (15, 45), {"size": _SIZES, "colour": _COLOURS[:4]}),
         "Knitwear": _Line(("Sweater", "Cardigan", "Hoodie", "Turtleneck"), ("Wool", "Cashmere", "Cotton"),
                           (45, 180), {"size": _SIZES[1:], "colour": _COLOURS[2:6]}),
         "Jackets": _Line(("Rain Jacket", "Field Jacket", "Puffer", "Overshirt"), ("Waxed Cotton", "Nylon", "Denim"),

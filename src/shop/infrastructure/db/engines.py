@@ -129,10 +129,10 @@ class Databases:
     def host(self, store: str) -> str:
         return host_of(self.urls[store])
 
-    async def ping(self, store: str, *, timeout: float | None = None) -> None:
+    async def ping(self, store: str, *, within: float | None = None) -> None:
         """Run SELECT 1 on the store; raise StoreUnavailable naming the store and host if it fails."""
         try:
-            async with asyncio.timeout(timeout or self._connect_timeout + 1):
+            async with asyncio.timeout(within or self._connect_timeout + 1):
                 async with self.engine(store).connect() as conn:
                     await conn.execute(text("SELECT 1"))
         except TimeoutError:
@@ -161,4 +161,4 @@ class SqlStoreProbe:
         self._databases = databases
 
     async def ping(self) -> None:
-        await self._databases.ping(self.name, timeout=2.0)
+        await self._databases.ping(self.name, within=2.0)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.domain.inventory import StockLevel
@@ -14,25 +15,16 @@ from shop.infrastructure.db.types import utcnow
 
 
 def _upsert(backend: str) -> Any:
-    if backend == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(stock_levels)
+    """An INSERT that overwrites the level of a SKU already stored, in this database's dialect."""
+    if backend in ("postgresql", "sqlite"):
+        dialect_insert = postgresql.insert if backend == "postgresql" else sqlite.insert
+        stmt = dialect_insert(stock_levels)
         return stmt.on_conflict_do_update(index_elements=["sku"], set_={
             "on_hand": stmt.excluded.on_hand, "reserved": stmt.excluded.reserved,
             "updated_at": stmt.excluded.updated_at})
-    if backend == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(stock_levels)
-        return stmt.on_conflict_do_update(index_elements=["sku"], set_={
-            "on_hand": stmt.excluded.on_hand, "reserved": stmt.excluded.reserved,
-            "updated_at": stmt.excluded.updated_at})
-    from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-    stmt = mysql_insert(stock_levels)
-    return stmt.on_duplicate_key_update(on_hand=stmt.inserted.on_hand, reserved=stmt.inserted.reserved,
-                                        updated_at=stmt.inserted.updated_at)
+    my = mysql.insert(stock_levels)
+    return my.on_duplicate_key_update(on_hand=my.inserted.on_hand, reserved=my.inserted.reserved,
+                                      updated_at=my.inserted.updated_at)
 
 
 class SqlStock:

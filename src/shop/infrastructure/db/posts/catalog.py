@@ -84,29 +84,10 @@ class SqlCatalog:
         if not terms:
             return None
         if self._backend == "postgresql":
-            tsquery = func.to_tsquery("english", bindparam("tsq", " & ".join(f"{t}:*" for t in terms)))
-            vector = literal_column("products.search_vector")
-            return vector.op("@@")(tsquery), func.ts_rank_cd(vector, tsquery)
+            return _search_postgresql(terms)
         if self._backend == "sqlite":
-            match = " AND ".join(f'"{t}"*' for t in terms)
-            matching = text("products_fts MATCH :fts").bindparams(fts=match)
-            ids = select(literal_column("rowid")).select_from(text("products_fts")).where(matching)
-            rank = (select(literal_column("-bm25(products_fts, 10.0, 1.0)")).select_from(text("products_fts"))
-                    .where(matching, literal_column("products_fts.rowid") == products.c.id).scalar_subquery())
-            return products.c.id.in_(ids), rank
-        # MariaDB/MySQL: InnoDB skips words shorter than three letters, so they are matched as prefixes by LIKE
-        long_terms = [t for t in terms if len(t) >= 3]
-        short_terms = [t for t in terms if len(t) < 3]
-        conditions: list[ColumnElement[bool]] = [products.c.title.like(f"%{t}%") for t in short_terms]
-        rank: ColumnElement[Any] = literal_column("0")
-        if long_terms:
-            conditions.append(mysql_match(products.c.title, products.c.description,
-                                          against=" ".join(f"+{t}*" for t in long_terms)).in_boolean_mode())
-            words = " ".join(long_terms)
-            # a word in the title counts more than one in the description, as on the other databases
-            rank = mysql_match(products.c.title, against=words) * 3 + mysql_match(
-                products.c.title, products.c.description, against=words)
-        return and_(*conditions), rank
+            return _search_sqlite(terms)
+        return _search_mysql(terms)
 
     def _filters(self, query: ProductQuery, category_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [products.c.published == true()]
@@ -255,3 +236,34 @@ def _by_depth(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 __all__ = ["SqlCatalog"]
+
+
+# Search terms are \w+ words (domain.catalog.search_terms), so no quote or operator of any dialect reaches SQL.
+def _search_postgresql(terms: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    tsquery = func.to_tsquery("english", bindparam("tsq", " & ".join(f"{t}:*" for t in terms)))
+    vector: ColumnElement[Any] = literal_column("products.search_vector")
+    return vector.op("@@")(tsquery), func.ts_rank_cd(vector, tsquery)
+
+
+def _search_sqlite(terms: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    matching = text("products_fts MATCH :fts").bindparams(fts=" AND ".join(f'"{t}"*' for t in terms))
+    ids: Select[Any] = select(literal_column("rowid")).select_from(text("products_fts")).where(matching)
+    rank = (select(literal_column("-bm25(products_fts, 10.0, 1.0)")).select_from(text("products_fts"))
+            .where(matching, literal_column("products_fts.rowid") == products.c.id).scalar_subquery())
+    return products.c.id.in_(ids), rank
+
+
+def _search_mysql(terms: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    # InnoDB does not index words shorter than three letters; those are looked for in the title instead
+    long_terms = [t for t in terms if len(t) >= 3]
+    conditions: list[ColumnElement[bool]] = [products.c.title.contains(t, autoescape=True)
+                                             for t in terms if len(t) < 3]
+    rank: ColumnElement[Any] = literal_column("0")
+    if long_terms:
+        conditions.append(mysql_match(products.c.title, products.c.description,
+                                      against=" ".join(f"+{t}*" for t in long_terms)).in_boolean_mode())
+        words = " ".join(long_terms)
+        # a word in the title counts more than one in the description, as on the other databases
+        rank = mysql_match(products.c.title, against=words) * 3 + mysql_match(
+            products.c.title, products.c.description, against=words)
+    return and_(*conditions), rank
