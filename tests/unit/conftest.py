@@ -29,7 +29,8 @@ class FakeCatalog:
         self.category_reads += 1
         return list(self.category_rows)
 
-    async def products(self, query: ProductQuery, *, category_ids: Sequence[int] | None) -> Page[ProductSummary]:
+    async def products(self, query: ProductQuery, *,
+                       category_ids: Sequence[int] | None) -> Page[ProductSummary]:
         self.product_calls.append((query, None if category_ids is None else list(category_ids)))
         matching = [p for p in self.product_rows.values()
                     if p.published and (category_ids is None or p.category_id in category_ids)]

@@ -91,7 +91,8 @@ def test_everything_on_hand_may_be_reserved() -> None:
 
 @given(on_hand=st.integers(min_value=0, max_value=50),
        moves=st.lists(st.tuples(st.booleans(), st.integers(min_value=-2, max_value=20)), max_size=30))
-def test_no_sequence_of_reservations_and_releases_oversells(on_hand: int, moves: list[tuple[bool, int]]) -> None:
+def test_no_sequence_of_reservations_and_releases_oversells(on_hand: int,
+                                                            moves: list[tuple[bool, int]]) -> None:
     level = StockLevel("TEE-M", on_hand=on_hand)
     for reserving, quantity in moves:
         before = level.reserved
@@ -106,3 +107,13 @@ def test_no_sequence_of_reservations_and_releases_oversells(on_hand: int, moves:
             assert level.reserved == before + (quantity if reserving else -quantity)
         assert 0 <= level.reserved <= level.on_hand == on_hand
         assert level.available == on_hand - level.reserved
+
+
+@pytest.mark.parametrize("quantity", [1.5, True, "2"])
+def test_only_whole_numbers_of_units_can_be_reserved_or_released(quantity: object) -> None:
+    level = StockLevel("TEE-M", on_hand=5, reserved=2)
+    with pytest.raises(InvalidQuantity):
+        level.reserve(quantity)  # type: ignore[arg-type]
+    with pytest.raises(InvalidQuantity):
+        level.release(quantity)  # type: ignore[arg-type]
+    assert level.reserved == 2

@@ -78,14 +78,12 @@ def test_money_refuses_a_currency_that_is_not_three_capital_letters(code: str) -
     assert error.value.field == "currency"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: str.isupper() lets digits and spaces through the ISO 4217 check")
 @pytest.mark.parametrize("code", ["EU1", "E  ", "U$D"])
 def test_money_refuses_a_currency_code_with_digits_spaces_or_symbols(code: str) -> None:
     with pytest.raises(InvalidValue):
         Money(Decimal(1), code)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: quantize beyond 28 digits raises decimal.InvalidOperation")
 @pytest.mark.parametrize("raw", ["1e26", "1e30", "-1e40"])
 def test_an_amount_too_large_to_hold_in_cents_is_an_invalid_value(raw: str) -> None:
     with pytest.raises(InvalidValue):
@@ -218,8 +216,8 @@ def test_parse_amount_keeps_ints_and_decimals_exact() -> None:
     assert parse_amount(Decimal("0.1")) == Decimal("0.1")
 
 
-@pytest.mark.parametrize("raw", ["abc", "", "   ", "1,50", "12.5.3", "NaN", "Infinity", "-inf", 1.5, True, None,
-                                 ["1"]])
+@pytest.mark.parametrize("raw", ["abc", "", "   ", "1,50", "12.5.3", "NaN", "Infinity", "-inf",
+                                 1.5, True, None, ["1"]])
 def test_parse_amount_errors_name_the_field(raw: object) -> None:
     with pytest.raises(InvalidValue) as error:
         parse_amount(raw, field="min_price")  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,27 +14,28 @@ from typing import Generic, TypeVar
 from shop.domain.errors import InvalidValue
 from shop.domain.money import Money
 
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_SKU = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SKU = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,63}")
 
 MAX_PAGE_SIZE = 100
 MAX_QUERY_LENGTH = 200
 
 
 def check_slug(slug: str, *, field: str = "slug") -> str:
-    if not 1 <= len(slug) <= 200 or not _SLUG.match(slug):
+    if not 1 <= len(slug) <= 200 or not _SLUG.fullmatch(slug):
         raise InvalidValue(field, "use lowercase letters, digits and single hyphens (at most 200 characters)")
     return slug
 
 
 def slugify(text: str) -> str:
     """A slug from a title: lowercase ASCII words joined by hyphens."""
-    words = re.findall(r"[a-z0-9]+", text.lower().encode("ascii", "ignore").decode())
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
     return "-".join(words)[:200].strip("-")
 
 
 def check_sku(sku: str) -> str:
-    if not _SKU.match(sku):
+    if not _SKU.fullmatch(sku):
         raise InvalidValue("sku", "use 1-64 uppercase letters, digits, '.', '_' or '-'")
     return sku
 
@@ -56,7 +58,9 @@ class CategoryTree:
         self._by_slug = {c.slug: c for c in self._by_id.values()}
         self._children: dict[int | None, list[Category]] = {}
         for category in sorted(self._by_id.values(), key=lambda c: (c.position, c.name)):
-            self._children.setdefault(category.parent_id, []).append(category)
+            # a category whose parent is gone is shown at the top rather than lost
+            parent = category.parent_id if category.parent_id in self._by_id else None
+            self._children.setdefault(parent, []).append(category)
 
     def __len__(self) -> int:
         return len(self._by_id)

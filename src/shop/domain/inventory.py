@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from shop.domain.errors import InvalidQuantity, InvalidValue, OutOfStock
 
 
+def _whole(quantity: object) -> bool:
+    return isinstance(quantity, int) and not isinstance(quantity, bool)
+
+
 @dataclass(slots=True)
 class StockLevel:
     sku: str
@@ -28,13 +32,13 @@ class StockLevel:
         return self.available > 0
 
     def reserve(self, quantity: int) -> None:
-        if quantity <= 0:
+        if not _whole(quantity) or quantity <= 0:
             raise InvalidQuantity(quantity)
         if self.available < quantity:
             raise OutOfStock(self.sku, requested=quantity, available=self.available)
         self.reserved += quantity
 
     def release(self, quantity: int) -> None:
-        if quantity <= 0 or quantity > self.reserved:
+        if not _whole(quantity) or quantity <= 0 or quantity > self.reserved:
             raise InvalidQuantity(quantity)
         self.reserved -= quantity

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -9,6 +10,9 @@ from shop.domain.errors import CurrencyMismatch, InvalidValue
 
 # ISO 4217 minor units where they differ from two.
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
+
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def minor_units(currency: str) -> int:
@@ -38,10 +42,14 @@ class Money:
             raise InvalidValue("amount", f"money needs a Decimal, got {type(self.amount).__name__}")
         if not self.amount.is_finite():
             raise InvalidValue("amount", "must be a finite number")
-        if len(self.currency) != 3 or not self.currency.isascii() or not self.currency.isupper():
+        if not isinstance(self.currency, str) or not _CURRENCY.fullmatch(self.currency):
             raise InvalidValue("currency", f"{self.currency!r} is not an ISO 4217 code")
         exponent = Decimal(1).scaleb(-minor_units(self.currency))
-        object.__setattr__(self, "amount", self.amount.quantize(exponent, rounding=ROUND_HALF_EVEN))
+        try:
+            rounded = self.amount.quantize(exponent, rounding=ROUND_HALF_EVEN)
+        except InvalidOperation:
+            raise InvalidValue("amount", "is too large") from None
+        object.__setattr__(self, "amount", rounded)
 
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: str) -> Money:

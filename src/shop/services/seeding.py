@@ -152,6 +152,8 @@ async def seed_catalog(*, reader: CatalogReader, writer: CatalogWriter, stock: S
                        only_if_empty: bool = False, batch: int = 2000,
                        progress: Callable[[int], None] | None = None) -> SeedReport:
     """Add `products` generated products (and the demo categories if there are none)."""
+    if batch < 1 or products < 0:
+        raise ValueError("batch must be 1 or more and products 0 or more")
     if only_if_empty and await reader.count_products() > 0:
         return SeedReport(categories=0, products=0, skipped=True)
     categories = list(await reader.categories())
