@@ -84,7 +84,7 @@ async def demo_settings(backend: str, db_factory: DatabaseFactory) -> Settings:
     databases = build_databases(settings)
     try:
         catalog = build_catalog(settings, databases)
-        await seed_catalog(reader=catalog, writer=catalog, stock=SqlStock(databases.engine("main")), products=240,
+        await seed_catalog(reader=catalog, writer=catalog, stock=SqlStock(databases.store("main")), products=240,
                            only_if_empty=True)
     finally:
         await databases.dispose()

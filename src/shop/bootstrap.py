@@ -18,13 +18,13 @@ def build_databases(settings: Settings) -> Databases:
 
 
 def build_catalog(settings: Settings, databases: Databases) -> SqlCatalog:
-    return SqlCatalog(databases.engine("posts"), currency=settings.currency)
+    return SqlCatalog(databases.store("posts"), currency=settings.currency)
 
 
 def build_services(settings: Settings, databases: Databases | None = None) -> ShopServices:
     databases = databases or build_databases(settings)
     catalog_store = build_catalog(settings, databases)
-    catalog = CatalogService(reader=catalog_store, stock=SqlStock(databases.engine("main")))
+    catalog = CatalogService(reader=catalog_store, stock=SqlStock(databases.store("main")))
     watcher = CatalogVersionWatcher(catalog_store, interval=settings.catalog_poll_interval)
     watcher.subscribe(catalog_store.catalog_changed)
     watcher.subscribe(catalog.catalog_changed)

@@ -136,7 +136,7 @@ def seed(
             if await migrations.current(databases, name) != migrations.head(name):
                 _fail(f"the {name} store is not migrated; run `shop migrate` first", 2)
         catalog = build_catalog(settings, databases)
-        stock = SqlStock(databases.engine("main"))
+        stock = SqlStock(databases.store("main"))
         with Progress(TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=out, transient=not sys.stdout.isatty()) as bar:
             task = bar.add_task("products", total=count)

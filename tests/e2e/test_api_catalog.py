@@ -166,3 +166,18 @@ async def test_an_unpublished_product_is_hidden(client: httpx.AsyncClient, demo_
     assert (await client.get(f"/api/v1/products/{slug}")).status_code == 404
     listed = (await client.get("/api/v1/products", params={"q": slug.split("-")[0], "limit": 100})).json()["items"]
     assert slug not in {i["slug"] for i in listed}
+
+
+async def test_a_store_that_is_down_gives_503_problems_not_500(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_settings, open_client
+
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/main.db",
+                             posts="postgresql://postgres@127.0.0.1:1/nowhere", db_connect_timeout=1)
+    async for client in open_client(settings):
+        assert (await client.get("/healthz")).status_code == 200
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and ready.headers["content-type"] == PROBLEM
+        assert ready.json()["stores"]["main"] == "ok" and "127.0.0.1:1" in ready.json()["stores"]["posts"]
+        listing = await client.get("/api/v1/products")
+        assert listing.status_code == 503 and listing.headers["content-type"] == PROBLEM
+        assert "posts" in listing.json()["detail"] and listing.headers["retry-after"]

@@ -49,7 +49,7 @@ STOCK = {"SKU-1-A": 5, "SKU-2-A": 0, "SKU-3-A": 0, "SKU-3-B": 2, "SKU-4-A": 1, "
 
 @pytest_asyncio.fixture
 async def catalog(databases: Databases) -> AsyncIterator[SqlCatalog]:
-    store = SqlCatalog(databases.engine("posts"), currency="EUR")
+    store = SqlCatalog(databases.store("posts"), currency="EUR")
     await store.add_categories(CATEGORIES)
     await store.add_products(PRODUCTS, available=STOCK)
     yield store
@@ -104,7 +104,7 @@ async def test_pages_split_the_list_and_keep_the_total(catalog: SqlCatalog) -> N
 
 
 async def test_a_category_includes_its_sub_categories(catalog: SqlCatalog) -> None:
-    service = CatalogService(reader=catalog, stock=SqlStock(catalog._engine))
+    service = CatalogService(reader=catalog, stock=SqlStock(catalog._store))
     kitchen = await service.list_products(ProductQuery(category="kitchen", limit=100))
     pans = await service.list_products(ProductQuery(category="pans"))
     assert set(_slugs(kitchen)) == {"p-1", "p-2", "p-3", "p-6"} and kitchen.total == 4
@@ -164,7 +164,7 @@ async def test_counts_are_remembered_until_the_catalogue_changes(catalog: SqlCat
 async def test_stock_levels_are_written_and_read_back(databases: Databases) -> None:
     from shop.domain.inventory import StockLevel
 
-    stock = SqlStock(databases.engine("main"))
+    stock = SqlStock(databases.store("main"))
     await stock.set_levels([StockLevel("A-1", 3), StockLevel("B-2", 5, 2)])
     await stock.set_levels([StockLevel("A-1", 7)])
     levels = await stock.levels(["A-1", "B-2", "C-3"])

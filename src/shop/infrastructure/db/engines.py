@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shop.services.ports import StoreUnavailable
 
@@ -101,6 +102,40 @@ def create_engine(url: URL, *, pool_size: int, connect_timeout: float) -> AsyncE
     return create_async_engine(url, **options)
 
 
+class Store:
+    """Connections to one store; failing to connect raises StoreUnavailable naming the store and its host."""
+
+    def __init__(self, name: str, engine: AsyncEngine, host: str) -> None:
+        self.name = name
+        self.engine = engine
+        self.host = host
+        self.backend = engine.dialect.name
+
+    async def _open(self) -> AsyncConnection:
+        try:
+            return await self.engine.connect().start()
+        except (OSError, DBAPIError, TimeoutError) as exc:
+            raise StoreUnavailable(self.name, self.host, short_reason(exc)) from None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        conn = await self._open()
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed when the block ends without an error."""
+        conn = await self._open()
+        try:
+            async with conn.begin():
+                yield conn
+        finally:
+            await conn.close()
+
+
 class Databases:
     """The engines of the three stores, created lazily; nothing connects until first used."""
 
@@ -119,6 +154,9 @@ class Databases:
             self._engines[key] = create_engine(self.urls[store], pool_size=self._pool_size,
                                                connect_timeout=self._connect_timeout)
         return self._engines[key]
+
+    def store(self, store: str) -> Store:
+        return Store(store, self.engine(store), self.host(store))
 
     def backend(self, store: str) -> str:
         return self.urls[store].get_backend_name()

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.domain.inventory import StockLevel
+from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.tables import stock_levels
 from shop.infrastructure.db.types import utcnow
 
@@ -30,16 +30,16 @@ def _upsert(backend: str) -> Any:
 class SqlStock:
     """StockReader and StockWriter over the main store."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._upsert = _upsert(engine.dialect.name)
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._upsert = _upsert(store.backend)
 
     async def levels(self, skus: Sequence[str]) -> dict[str, StockLevel]:
         if not skus:
             return {}
         stmt = select(stock_levels.c.sku, stock_levels.c.on_hand, stock_levels.c.reserved).where(
             stock_levels.c.sku.in_(list(skus)))
-        async with self._engine.connect() as conn:
+        async with self._store.read() as conn:
             rows = await conn.execute(stmt)
             return {r.sku: StockLevel(r.sku, r.on_hand, r.reserved) for r in rows}
 
@@ -48,5 +48,5 @@ class SqlStock:
             return
         now = utcnow()
         rows = [{"sku": lv.sku, "on_hand": lv.on_hand, "reserved": lv.reserved, "updated_at": now} for lv in levels]
-        async with self._engine.begin() as conn:
+        async with self._store.write() as conn:
             await conn.execute(self._upsert, rows)

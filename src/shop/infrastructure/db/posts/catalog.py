@@ -20,7 +20,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.mysql import match as mysql_match
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shop.domain.catalog import (
     Category,
@@ -33,6 +32,7 @@ from shop.domain.catalog import (
     Variant,
     search_terms,
 )
+from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.money_columns import bound_to_minor, from_minor, to_minor
 from shop.infrastructure.db.posts.tables import catalog_version, categories, products, variants
 from shop.infrastructure.db.types import utcnow
@@ -51,9 +51,9 @@ def _image(raw: Any) -> Image | None:
 class SqlCatalog:
     """CatalogReader and CatalogWriter over the posts store."""
 
-    def __init__(self, engine: AsyncEngine, *, currency: str) -> None:
-        self._engine = engine
-        self._backend = engine.dialect.name
+    def __init__(self, store: Store, *, currency: str) -> None:
+        self._store = store
+        self._backend = store.backend
         self._currency = currency
         self._totals: dict[tuple[Any, ...], int] = {}
 
@@ -64,16 +64,16 @@ class SqlCatalog:
     # ---- reading -----------------------------------------------------------------------------------------
 
     async def version(self) -> int:
-        async with self._engine.connect() as conn:
+        async with self._store.read() as conn:
             value = await conn.scalar(select(catalog_version.c.version).where(catalog_version.c.id == 1))
         return int(value or 0)
 
     async def count_products(self) -> int:
-        async with self._engine.connect() as conn:
+        async with self._store.read() as conn:
             return int(await conn.scalar(select(func.count()).select_from(products)) or 0)
 
     async def categories(self) -> Sequence[Category]:
-        async with self._engine.connect() as conn:
+        async with self._store.read() as conn:
             rows = await conn.execute(select(categories).order_by(categories.c.position, categories.c.id))
             return [Category(id=r.id, slug=r.slug, name=r.name, parent_id=r.parent_id, position=r.position,
                              description=r.description) for r in rows]
@@ -128,7 +128,7 @@ class SqlCatalog:
 
         key = (tuple(category_ids) if category_ids is not None else None, query.min_price, query.max_price,
                query.in_stock, query.q)
-        async with self._engine.connect() as conn:
+        async with self._store.read() as conn:
             rows = (await conn.execute(stmt)).all()
             total = self._totals.get(key)
             if total is None:
@@ -155,7 +155,7 @@ class SqlCatalog:
             .where(products.c.slug == slug)
             .order_by(variants.c.position, variants.c.id)
         )
-        async with self._engine.connect() as conn:
+        async with self._store.read() as conn:
             rows = (await conn.execute(stmt)).all()
         if not rows:
             return None
@@ -172,7 +172,7 @@ class SqlCatalog:
     # ---- writing -----------------------------------------------------------------------------------------
 
     async def next_ids(self) -> tuple[int, int]:
-        async with self._engine.connect() as conn:
+        async with self._store.read() as conn:
             category = await conn.scalar(select(func.max(categories.c.id)))
             product = await conn.scalar(select(func.max(products.c.id)))
         return int(category or 0) + 1, int(product or 0) + 1
@@ -180,7 +180,7 @@ class SqlCatalog:
     async def add_categories(self, new: Sequence[Category]) -> None:
         rows = [{"id": c.id, "slug": c.slug, "name": c.name, "description": c.description,
                  "parent_id": c.parent_id, "position": c.position} for c in new]
-        async with self._engine.begin() as conn:
+        async with self._store.write() as conn:
             # parents first, so the self-reference holds on every database
             for depth_rows in _by_depth(rows):
                 await conn.execute(insert(categories), depth_rows)
@@ -206,7 +206,7 @@ class SqlCatalog:
                  "currency": v.price.currency, "options": dict(v.options), "position": n}
                 for n, (v, price) in enumerate(zip(p.variants, prices, strict=True))
             )
-        async with self._engine.begin() as conn:
+        async with self._store.write() as conn:
             await conn.execute(insert(products), product_rows)
             if variant_rows:
                 await conn.execute(insert(variants), variant_rows)
