@@ -33,5 +33,9 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+## bench: catalogue benchmark (needs wrk, PostgreSQL on 127.0.0.1); e.g. make bench BENCH_ARGS=--reuse
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.catalog $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -68,11 +68,13 @@ class ProductCard(BaseModel):
     category_id: int | None
 
 
-_NAMES = ("Everyday Linen T-shirt", "Nordic Wool Sweater", "Coastal Denim Field Jacket", "Alpine Suede Runner",
-          "Urban Brass Table Lamp", "Harbour Oak Cutting Board")
+_NAMES = ("Everyday Linen T-shirt", "Nordic Wool Sweater", "Coastal Denim Field Jacket",
+          "Alpine Suede Runner", "Urban Brass Table Lamp", "Harbour Oak Cutting Board")
+# (slug, title, price, in stock, category id) of 24 cards
 _CARD_VALUES: list[tuple[str, str, str, bool, int]] = [
-    (f"{name.lower().replace(' ', '-')}-{n + 1}", name, f"{19 + 7 * n}.{(n * 13) % 100:02d}", n % 5 != 0, 2 + n % 18)
-    for n, name in ((n, _NAMES[n % len(_NAMES)]) for n in range(24))
+    (f"{title.lower().replace(' ', '-')}-{n + 1}", title, f"{19 + 7 * n}.{(n * 13) % 100:02d}", n % 5 != 0,
+     2 + n % 18)
+    for n, title in ((n, _NAMES[n % len(_NAMES)]) for n in range(24))
 ]
 
 items = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)

@@ -24,6 +24,11 @@ class ServerError(RuntimeError):
     """A server that did not start, did not answer in time, or answered something unexpected."""
 
 
+def base_env() -> dict[str, str]:
+    """The caller's environment without its SHOP_* settings, so only what a benchmark sets reaches a server."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("SHOP_")}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -31,15 +36,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get(port: int, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One GET to 127.0.0.1:port (never through a proxy): status and body."""
+def get_full(port: int, path: str, *, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """One GET to 127.0.0.1:port (never through a proxy): status, headers (lower-case names) and body."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
-        return response.status, response.read()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
     finally:
         conn.close()
+
+
+def get(port: int, path: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
+    status, _, body = get_full(port, path, timeout=timeout)
+    return status, body
 
 
 def get_json(port: int, path: str) -> Any:
@@ -67,6 +78,11 @@ class Server:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The gunicorn master's pid, which is also its process group's id."""
+        return None if self.process is None else self.process.pid
 
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.port}{path}"
@@ -106,7 +122,7 @@ class Server:
                     return
                 last = f"{status} {body[:120]!r}"
             time.sleep(0.2)
-        raise ServerError(f"{self.name}: GET {self.ready_path} did not answer 200 within {timeout:.0f}s ({last})")
+        raise ServerError(f"{self.name}: GET {self.ready_path} gave no 200 within {timeout:.0f}s ({last})")
 
     def stop(self) -> None:
         """SIGTERM to the gunicorn master and wait; whatever is left of its own process group is killed."""

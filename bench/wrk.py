@@ -16,11 +16,13 @@ TIMEOUT_S = 2  # wrk's own per-request timeout; a slower answer counts as a sock
 _SPARE_S = 30  # how long past its duration a wrk run may take before it is killed
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-_LATENCY_LINE = re.compile(r"^\s*Latency\s+(?P<avg>\S+)\s+(?P<stdev>\S+)\s+(?P<max>\S+)\s+\S+\s*$", re.MULTILINE)
-_PERCENTILE = re.compile(r"^\s*(?P<pct>\d+(?:\.\d+)?)%\s+(?P<value>\d+(?:\.\d+)?(?:us|ms|s|m|h))\s*$", re.MULTILINE)
+_LATENCY_LINE = re.compile(r"^\s*Latency\s+(?P<avg>\S+)\s+(?P<stdev>\S+)\s+(?P<max>\S+)\s+\S+\s*$",
+                           re.MULTILINE)
+_PERCENTILE = re.compile(r"^\s*(?P<pct>\d+(?:\.\d+)?)%\s+(?P<value>\d+(?:\.\d+)?(?:us|ms|s|m|h))\s*$",
+                         re.MULTILINE)
 _TOTALS = re.compile(r"^\s*(?P<requests>\d+) requests in (?P<duration>\S+),", re.MULTILINE)
-_SOCKET_ERRORS = re.compile(
-    r"Socket errors: connect (?P<connect>\d+), read (?P<read>\d+), write (?P<write>\d+), timeout (?P<timeout>\d+)")
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (?P<connect>\d+), read (?P<read>\d+), "
+                            r"write (?P<write>\d+), timeout (?P<timeout>\d+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (?P<count>\d+)")
 _RPS = re.compile(r"^Requests/sec:\s+(?P<rps>\d+(?:\.\d+)?)", re.MULTILINE)
 
@@ -39,7 +41,8 @@ def require_wrk() -> str:
 
 def wrk_version(wrk: str) -> str:
     result = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    return (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr) else "?"
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    return lines[0] if lines else "unknown"
 
 
 def to_ms(value: str) -> float:
@@ -112,14 +115,16 @@ def run(wrk: str, url: str, *, duration_s: int, script: Path | None = None, scri
     """Load `url` for `duration_s` seconds; the parsed figures and wrk's own report."""
     if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
         raise WrkError(f"refusing to load {url}: benchmarks only target this machine")
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", f"--timeout={TIMEOUT_S}s", "--latency"]
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", f"--timeout={TIMEOUT_S}s",
+            "--latency"]
     if script is not None:
         argv += ["-s", str(script)]
     argv.append(url)
     if script_args:
         argv += ["--", *script_args]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + _SPARE_S, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + _SPARE_S,
+                              check=False)
     except subprocess.TimeoutExpired:
         raise WrkError(f"wrk did not finish within {duration_s + _SPARE_S}s") from None
     if done.returncode != 0:
