@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     main_db_url: str = Field("sqlite+aiosqlite:///var/shop.db", description="carts, orders, stock, request log")
     users_db_url: str | None = Field(None, description="users and credentials; defaults to the main store")
     posts_db_url: str | None = Field(None, description="the catalogue; defaults to the main store")
-    db_pool_size: int = Field(10, ge=1, le=200)
+    db_pool_size: int = Field(20, ge=1, le=200, description="connections kept per engine per worker")
     db_connect_timeout: float = Field(5.0, gt=0)
 
     var_dir: Path = Path("var")

@@ -148,7 +148,6 @@ class ProductSummary:
     image: Image | None
     in_stock: bool
     category_id: int | None
-    created_at: datetime | None = None
     rank: float | None = None
 
 

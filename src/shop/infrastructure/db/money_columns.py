@@ -11,8 +11,18 @@ def to_minor(money: Money) -> int:
     return int(money.amount.scaleb(minor_units(money.currency)))
 
 
+_known: dict[tuple[int, str], Money] = {}
+
+
 def from_minor(amount: int, currency: str) -> Money:
-    return Money(Decimal(amount).scaleb(-minor_units(currency)), currency)
+    """Money from minor units; Money is immutable and prices repeat, so each one is built once."""
+    key = (amount, currency)
+    money = _known.get(key)
+    if money is None:
+        if len(_known) >= 50_000:
+            _known.clear()
+        money = _known[key] = Money(Decimal(amount).scaleb(-minor_units(currency)), currency)
+    return money
 
 
 def bound_to_minor(amount: Decimal, currency: str, *, upper: bool) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +39,7 @@ from shop.infrastructure.db.posts.tables import catalog_version, categories, pro
 from shop.infrastructure.db.types import utcnow
 
 _SUMMARY_COLUMNS = (products.c.id, products.c.slug, products.c.title, products.c.price_min, products.c.currency,
-                    products.c.images, products.c.in_stock, products.c.category_id, products.c.created_at)
+                    products.c.images, products.c.in_stock, products.c.category_id)
 
 
 def _image(raw: Any) -> Image | None:
@@ -56,6 +57,7 @@ class SqlCatalog:
         self._backend = store.backend
         self._currency = currency
         self._totals: dict[tuple[Any, ...], int] = {}
+        self._statements_by_shape: dict[_Shape, tuple[Select[Any], Select[Any]]] = {}
 
     def catalog_changed(self, version: int) -> None:
         """Counts are remembered per filter until the catalogue changes."""
@@ -78,71 +80,71 @@ class SqlCatalog:
             return [Category(id=r.id, slug=r.slug, name=r.name, parent_id=r.parent_id, position=r.position,
                              description=r.description) for r in rows]
 
-    def _search(self, q: str) -> tuple[ColumnElement[bool], ColumnElement[Any]] | None:
-        """The match condition and a rank (higher is better) for a search text, in this database's dialect."""
-        terms = search_terms(q)
-        if not terms:
-            return None
-        if self._backend == "postgresql":
-            return _search_postgresql(terms)
-        if self._backend == "sqlite":
-            return _search_sqlite(terms)
-        return _search_mysql(terms)
-
-    def _filters(self, query: ProductQuery, category_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
+    def _statements(self, shape: _Shape) -> tuple[Select[Any], Select[Any]]:
+        """The page and count statements for a shape of query, built once and reused with new parameters."""
+        cached = self._statements_by_shape.get(shape)
+        if cached is not None:
+            return cached
         where: list[ColumnElement[bool]] = [products.c.published == true()]
-        if category_ids is not None:
-            where.append(products.c.category_id.in_(category_ids))
-        if query.min_price is not None:
-            where.append(products.c.price_min >= bound_to_minor(query.min_price, self._currency, upper=False))
-        if query.max_price is not None:
-            where.append(products.c.price_min <= bound_to_minor(query.max_price, self._currency, upper=True))
-        if query.in_stock is not None:
-            where.append(products.c.in_stock == (true() if query.in_stock else false()))
-        return where
+        if shape.category:
+            where.append(products.c.category_id.in_(bindparam("category_ids", expanding=True)))
+        if shape.min_price:
+            where.append(products.c.price_min >= bindparam("min_price"))
+        if shape.max_price:
+            where.append(products.c.price_min <= bindparam("max_price"))
+        if shape.in_stock is not None:
+            where.append(products.c.in_stock == (true() if shape.in_stock else false()))
+        stmt: Select[Any] = select(*_SUMMARY_COLUMNS)
+        if shape.search is not None:
+            match, rank = _SEARCH[self._backend](shape.search)
+            where.append(match)
+            stmt = stmt.add_columns(rank.label("rank"))
+        stmt = stmt.where(*where).limit(bindparam("limit")).offset(bindparam("offset"))
+        if shape.sort is ProductSort.RELEVANCE and shape.search is not None:
+            stmt = stmt.order_by(literal_column("rank").desc(), products.c.id.desc())
+        else:
+            stmt = stmt.order_by(*_ORDER[shape.sort])
+        count = select(func.count()).select_from(products).where(*where)
+        if len(self._statements_by_shape) > 512:
+            self._statements_by_shape.clear()
+        self._statements_by_shape[shape] = (stmt, count)
+        return stmt, count
 
     async def products(self, query: ProductQuery, *, category_ids: Sequence[int] | None) -> Page[ProductSummary]:
-        where = self._filters(query, category_ids)
-        rank: ColumnElement[Any] | None = None
+        params: dict[str, Any] = {"limit": query.limit, "offset": query.offset}
+        search: _SearchShape | None = None
         if query.q:
-            search = self._search(query.q)
-            if search is None:  # only punctuation: nothing can match
+            terms = search_terms(query.q)
+            if not terms:  # only punctuation: nothing can match
                 return Page(items=[], total=0, page=query.page, limit=query.limit)
-            match, rank = search
-            where.append(match)
-        stmt: Select[Any] = select(*_SUMMARY_COLUMNS)
-        if rank is not None:
-            stmt = stmt.add_columns(rank.label("rank"))
-        stmt = stmt.where(*where).limit(query.limit).offset(query.offset)
-        sort = query.effective_sort
-        if sort is ProductSort.RELEVANCE and rank is not None:
-            stmt = stmt.order_by(literal_column("rank").desc(), products.c.id.desc())
-        elif sort is ProductSort.PRICE:
-            stmt = stmt.order_by(products.c.price_min, products.c.id)
-        elif sort is ProductSort.PRICE_DESC:
-            stmt = stmt.order_by(products.c.price_min.desc(), products.c.id.desc())
-        elif sort is ProductSort.TITLE:
-            stmt = stmt.order_by(products.c.title, products.c.id)
-        else:
-            stmt = stmt.order_by(products.c.created_at.desc(), products.c.id.desc())
-
-        key = (tuple(category_ids) if category_ids is not None else None, query.min_price, query.max_price,
-               query.in_stock, query.q)
+            search, search_params = _SEARCH_PARAMS[self._backend](terms)
+            params.update(search_params)
+        if category_ids is not None:
+            params["category_ids"] = list(category_ids)
+        if query.min_price is not None:
+            params["min_price"] = bound_to_minor(query.min_price, self._currency, upper=False)
+        if query.max_price is not None:
+            params["max_price"] = bound_to_minor(query.max_price, self._currency, upper=True)
+        shape = _Shape(category=category_ids is not None, min_price=query.min_price is not None,
+                       max_price=query.max_price is not None, in_stock=query.in_stock, sort=query.effective_sort,
+                       search=search)
+        stmt, count = self._statements(shape)
+        key = (shape, tuple(category_ids or ()), params.get("min_price"), params.get("max_price"), query.q)
         async with self._store.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(stmt, params)).all()
             total = self._totals.get(key)
             if total is None:
                 if query.page == 1 and len(rows) < query.limit:
                     total = len(rows)
                 else:
-                    total = int(await conn.scalar(select(func.count()).select_from(products).where(*where)) or 0)
+                    total = int(await conn.scalar(count, params) or 0)
                 if len(self._totals) > 10_000:
                     self._totals.clear()
                 self._totals[key] = total
+        ranked = search is not None
         items = [
-            ProductSummary(slug=r.slug, title=r.title, price_from=from_minor(r.price_min, r.currency),
-                           image=_image(r.images), in_stock=r.in_stock, category_id=r.category_id,
-                           created_at=r.created_at, rank=float(r.rank) if rank is not None else None)
+            ProductSummary(slug=r[1], title=r[2], price_from=from_minor(r[3], r[4]), image=_image(r[5]),
+                           in_stock=r[6], category_id=r[7], rank=float(r[8]) if ranked else None)
             for r in rows
         ]
         return Page(items=items, total=total, page=query.page, limit=query.limit)
@@ -238,32 +240,82 @@ def _by_depth(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 __all__ = ["SqlCatalog"]
 
 
+@dataclass(frozen=True, slots=True)
+class _SearchShape:
+    """What a search statement depends on besides its parameters (MariaDB: how many short and long words)."""
+
+    short_words: int = 0
+    long_words: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    category: bool
+    min_price: bool
+    max_price: bool
+    in_stock: bool | None
+    sort: ProductSort
+    search: _SearchShape | None
+
+
+_ORDER: dict[ProductSort, tuple[ColumnElement[Any], ...]] = {
+    ProductSort.PRICE: (products.c.price_min, products.c.id),
+    ProductSort.PRICE_DESC: (products.c.price_min.desc(), products.c.id.desc()),
+    ProductSort.TITLE: (products.c.title, products.c.id),
+    ProductSort.NEWEST: (products.c.created_at.desc(), products.c.id.desc()),
+    ProductSort.RELEVANCE: (products.c.created_at.desc(), products.c.id.desc()),
+}
+
 # Search terms are \w+ words (domain.catalog.search_terms), so no quote or operator of any dialect reaches SQL.
-def _search_postgresql(terms: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
-    tsquery = func.to_tsquery("english", bindparam("tsq", " & ".join(f"{t}:*" for t in terms)))
+Search = tuple[ColumnElement[bool], ColumnElement[Any]]
+
+
+def _search_postgresql(_: _SearchShape) -> Search:
+    tsquery = func.to_tsquery("english", bindparam("search"))
     vector: ColumnElement[Any] = literal_column("products.search_vector")
     return vector.op("@@")(tsquery), func.ts_rank_cd(vector, tsquery)
 
 
-def _search_sqlite(terms: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
-    matching = text("products_fts MATCH :fts").bindparams(fts=" AND ".join(f'"{t}"*' for t in terms))
+def _search_sqlite(_: _SearchShape) -> Search:
+    matching = text("products_fts MATCH :search")
     ids: Select[Any] = select(literal_column("rowid")).select_from(text("products_fts")).where(matching)
     rank = (select(literal_column("-bm25(products_fts, 10.0, 1.0)")).select_from(text("products_fts"))
             .where(matching, literal_column("products_fts.rowid") == products.c.id).scalar_subquery())
     return products.c.id.in_(ids), rank
 
 
-def _search_mysql(terms: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+def _search_mysql(shape: _SearchShape) -> Search:
     # InnoDB does not index words shorter than three letters; those are looked for in the title instead
-    long_terms = [t for t in terms if len(t) >= 3]
-    conditions: list[ColumnElement[bool]] = [products.c.title.contains(t, autoescape=True)
-                                             for t in terms if len(t) < 3]
+    conditions: list[ColumnElement[bool]] = [products.c.title.like(bindparam(f"short_{n}"), escape="\\")
+                                             for n in range(shape.short_words)]
     rank: ColumnElement[Any] = literal_column("0")
-    if long_terms:
+    if shape.long_words:
         conditions.append(mysql_match(products.c.title, products.c.description,
-                                      against=" ".join(f"+{t}*" for t in long_terms)).in_boolean_mode())
-        words = " ".join(long_terms)
+                                      against=bindparam("search")).in_boolean_mode())
         # a word in the title counts more than one in the description, as on the other databases
-        rank = mysql_match(products.c.title, against=words) * 3 + mysql_match(
-            products.c.title, products.c.description, against=words)
+        rank = mysql_match(products.c.title, against=bindparam("words")) * 3 + mysql_match(
+            products.c.title, products.c.description, against=bindparam("words"))
     return and_(*conditions), rank
+
+
+def _postgresql_params(terms: list[str]) -> tuple[_SearchShape, dict[str, Any]]:
+    return _SearchShape(), {"search": " & ".join(f"{t}:*" for t in terms)}
+
+
+def _sqlite_params(terms: list[str]) -> tuple[_SearchShape, dict[str, Any]]:
+    return _SearchShape(), {"search": " AND ".join(f'"{t}"*' for t in terms)}
+
+
+def _mysql_params(terms: list[str]) -> tuple[_SearchShape, dict[str, Any]]:
+    short = [t for t in terms if len(t) < 3]
+    long = [t for t in terms if len(t) >= 3]
+    params: dict[str, Any] = {f"short_{n}": "%" + t.replace("_", "\\_") + "%" for n, t in enumerate(short)}
+    if long:
+        params.update(search=" ".join(f"+{t}*" for t in long), words=" ".join(long))
+    return _SearchShape(short_words=len(short), long_words=bool(long)), params
+
+
+_SEARCH = {"postgresql": _search_postgresql, "sqlite": _search_sqlite, "mysql": _search_mysql,
+           "mariadb": _search_mysql}
+_SEARCH_PARAMS = {"postgresql": _postgresql_params, "sqlite": _sqlite_params, "mysql": _mysql_params,
+                  "mariadb": _mysql_params}
