@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -166,15 +167,27 @@ async def seed_catalog(*, reader: CatalogReader, writer: CatalogWriter, stock: S
         raise ValueError("the catalogue has categories but not the demo ones; seed an empty catalogue")
     _, first_id = await writer.next_ids()
     generated = generate_products(products, first_id=first_id, categories=categories, seed=first_id)
-    done = 0
-    while done < products:
-        chunk = [next(generated) for _ in range(min(batch, products - done))]
+
+    async def write(chunk: list[tuple[Product, dict[str, int]]]) -> None:
         available = {sku: qty for _, levels in chunk for sku, qty in levels.items()}
         await stock.set_levels([StockLevel(sku, qty) for sku, qty in available.items()])
         await writer.add_products([p for p, _ in chunk], available=available)
-        done += len(chunk)
         if progress:
             progress(len(chunk))
+
+    # the next batch is generated while the database writes the previous one
+    writing: asyncio.Task[None] | None = None
+    try:
+        for start in range(0, products, batch):
+            chunk = [next(generated) for _ in range(min(batch, products - start))]
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(write(chunk))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
     return SeedReport(categories=added_categories, products=products)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from shop.domain.inventory import StockLevel
+from shop.infrastructure.db.bulk import upsert_many
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.tables import stock_levels
 from shop.infrastructure.db.types import utcnow
@@ -49,4 +50,4 @@ class SqlStock:
         now = utcnow()
         rows = [{"sku": lv.sku, "on_hand": lv.on_hand, "reserved": lv.reserved, "updated_at": now} for lv in levels]
         async with self._store.write() as conn:
-            await conn.execute(self._upsert, rows)
+            await upsert_many(conn, stock_levels, rows, key="sku", upsert=self._upsert)

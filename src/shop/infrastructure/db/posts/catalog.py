@@ -33,6 +33,7 @@ from shop.domain.catalog import (
     Variant,
     search_terms,
 )
+from shop.infrastructure.db.bulk import insert_many
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.money_columns import bound_to_minor, from_minor, to_minor
 from shop.infrastructure.db.posts.tables import catalog_version, categories, products, variants
@@ -209,9 +210,8 @@ class SqlCatalog:
                 for n, (v, price) in enumerate(zip(p.variants, prices, strict=True))
             )
         async with self._store.write() as conn:
-            await conn.execute(insert(products), product_rows)
-            if variant_rows:
-                await conn.execute(insert(variants), variant_rows)
+            await insert_many(conn, products, product_rows)
+            await insert_many(conn, variants, variant_rows)
             await self._after_insert(conn, "products")
 
     async def _after_insert(self, conn: Any, table: str) -> None:
