@@ -169,3 +169,26 @@ async def test_stock_levels_are_written_and_read_back(databases: Databases) -> N
     await stock.set_levels([StockLevel("A-1", 7)])
     levels = await stock.levels(["A-1", "B-2", "C-3"])
     assert {k: (v.on_hand, v.reserved) for k, v in levels.items()} == {"A-1": (7, 0), "B-2": (5, 2)}
+
+
+async def test_many_stock_levels_are_written_in_bulk_and_overwritten(databases: Databases) -> None:
+    from shop.domain.inventory import StockLevel
+
+    stock = SqlStock(databases.store("main"))
+    skus = [f"BULK-{n:04d}" for n in range(600)]  # above the bulk threshold: COPY on PostgreSQL
+    await stock.set_levels([StockLevel(sku, 5) for sku in skus])
+    await stock.set_levels([StockLevel(sku, n % 7, n % 3 if n % 7 >= 2 else 0) for n, sku in enumerate(skus)])
+    levels = await stock.levels(skus)
+    assert len(levels) == 600
+    assert all((levels[sku].on_hand, levels[sku].reserved) == (n % 7, n % 3 if n % 7 >= 2 else 0)
+               for n, sku in enumerate(skus))
+
+
+async def test_a_failed_bulk_write_leaves_nothing_behind(databases: Databases) -> None:
+    store = SqlCatalog(databases.store("posts"), currency="EUR")
+    await store.add_categories(CATEGORIES)
+    many = [_product(100 + n, f"Spoon {n}", "2.00", 1) for n in range(300)]
+    clash = [*many, _product(100, "Duplicate id", "2.00", 1)]
+    with pytest.raises(Exception):  # noqa: B017, PT011 - each database names the violation differently
+        await store.add_products(clash, available={})
+    assert await store.count_products() == 0
