@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from shop.domain.inventory import StockLevel
@@ -28,6 +28,10 @@ def _upsert(backend: str) -> Any:
                                       updated_at=my.inserted.updated_at)
 
 
+_LEVELS = select(stock_levels.c.sku, stock_levels.c.on_hand, stock_levels.c.reserved).where(
+    stock_levels.c.sku.in_(bindparam("skus", expanding=True)))
+
+
 class SqlStock:
     """StockReader and StockWriter over the main store."""
 
@@ -38,10 +42,8 @@ class SqlStock:
     async def levels(self, skus: Sequence[str]) -> dict[str, StockLevel]:
         if not skus:
             return {}
-        stmt = select(stock_levels.c.sku, stock_levels.c.on_hand, stock_levels.c.reserved).where(
-            stock_levels.c.sku.in_(list(skus)))
         async with self._store.read() as conn:
-            rows = await conn.execute(stmt)
+            rows = await conn.execute(_LEVELS, {"skus": list(skus)})
             return {r.sku: StockLevel(r.sku, r.on_hand, r.reserved) for r in rows}
 
     async def set_levels(self, levels: Sequence[StockLevel]) -> None:

@@ -43,6 +43,11 @@ _SUMMARY_COLUMNS = (products.c.id, products.c.slug, products.c.title, products.c
                     products.c.images, products.c.in_stock, products.c.category_id)
 
 
+_PRODUCT_BY_SLUG = select(products).where(products.c.slug == bindparam("slug"))
+_VARIANTS_OF = (select(variants.c.sku, variants.c.title, variants.c.price, variants.c.currency, variants.c.options)
+                .where(variants.c.product_id == bindparam("product_id")).order_by(variants.c.position, variants.c.id))
+
+
 def _image(raw: Any) -> Image | None:
     if not raw:
         return None
@@ -151,20 +156,14 @@ class SqlCatalog:
         return Page(items=items, total=total, page=query.page, limit=query.limit)
 
     async def product(self, slug: str) -> Product | None:
-        stmt = (
-            select(products, variants.c.sku, variants.c.title.label("variant_title"), variants.c.price,
-                   variants.c.currency.label("variant_currency"), variants.c.options)
-            .outerjoin(variants, variants.c.product_id == products.c.id)
-            .where(products.c.slug == slug)
-            .order_by(variants.c.position, variants.c.id)
-        )
+        # two small queries: a join would repeat (and decode) the product's JSON on every variant row
         async with self._store.read() as conn:
-            rows = (await conn.execute(stmt)).all()
-        if not rows:
-            return None
-        head = rows[0]
-        found = [Variant(sku=r.sku, price=from_minor(r.price, r.variant_currency), options=r.options,
-                         title=r.variant_title) for r in rows if r.sku is not None]
+            head = (await conn.execute(_PRODUCT_BY_SLUG, {"slug": slug})).first()
+            if head is None:
+                return None
+            rows = (await conn.execute(_VARIANTS_OF, {"product_id": head.id})).all()
+        found = [Variant(sku=r.sku, price=from_minor(r.price, r.currency), options=r.options, title=r.title)
+                 for r in rows]
         return Product(
             id=head.id, slug=head.slug, title=head.title, description=head.description,
             category_id=head.category_id, variants=found, attributes=head.attributes,
