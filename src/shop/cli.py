@@ -162,7 +162,8 @@ def serve(
     settings = _settings()
     _databases(settings)  # a bad URL fails here, in one line, not in every worker
     options = ServeOptions(host=host or settings.host, port=port or settings.port,
-                           workers=workers or settings.worker_count, log_level=settings.log_level, bind=bind)
+                           workers=workers or settings.worker_count, log_level=settings.log_level, bind=bind,
+                           run_dir=settings.var_dir / "run")
     out.print(f"serving on http://{options.host}:{options.port} with {options.workers} workers", highlight=False)
     exec_gunicorn(options)
 
