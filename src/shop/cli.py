@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shop.bootstrap import build_catalog, build_databases
+from shop.bootstrap import build_auth, build_catalog, build_databases
 from shop.config import STORES, Settings
+from shop.domain.errors import InvalidValue
+from shop.domain.users import EmailTaken
 from shop.infrastructure.db import migrate as migrations
 from shop.infrastructure.db.engines import Databases, StoreConfigError, short_reason
 from shop.infrastructure.db.main.stock import SqlStock
@@ -149,6 +151,31 @@ def seed(
             out.print(f"added {report.categories} categories and {report.products} products")
 
     _run(_with_databases)(settings, ("main", "posts"), work)
+
+
+@app.command()
+def createadmin(
+    email: Annotated[str, typer.Option(prompt=True, help="the admin's e-mail address")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="SHOP_ADMIN_PASSWORD", help="or set SHOP_ADMIN_PASSWORD")],
+    name: Annotated[str, typer.Option(help="shown in the control panel")] = "",
+) -> None:
+    """Create an admin account (staff and admin roles)."""
+    settings = _settings()
+
+    async def work(databases: Databases) -> None:
+        if await migrations.current(databases, "users") != migrations.head("users"):
+            _fail("the users store is not migrated; run `shop migrate` first", 2)
+        try:
+            user = await build_auth(settings, databases).create_admin(email=email, password=password, name=name)
+        except InvalidValue as exc:
+            _fail(f"{exc.field}: {exc.message}", 2)
+        except EmailTaken as exc:
+            _fail(str(exc), 2)
+        else:
+            out.print(f"admin {user.email} created (id {user.id})", highlight=False)
+
+    _run(_with_databases)(settings, ("users",), work)
 
 
 @app.command()

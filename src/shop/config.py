@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,12 @@ class Settings(BaseSettings):
 
     var_dir: Path = Path("var")
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
-    secret_key: SecretStr = SecretStr("change-me-in-production")
+    secret_key: SecretStr | None = Field(None, description="signs tokens; default: a random key kept in var/")
+    access_token_seconds: int = Field(900, ge=60, le=86_400)
+    refresh_token_days: int = Field(30, ge=1, le=365)
+    login_limit_account: str = Field("10/15 minutes", description="failed logins allowed per account")
+    login_limit_client: str = Field("30/minute", description="failed logins allowed per client address")
+    redis_url: str | None = Field(None, description="shared rate-limit storage for every worker")
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -61,6 +67,20 @@ class Settings(BaseSettings):
             return self.posts_db_url or self.main_db_url
         raise KeyError(store)
 
+    def signing_secret(self) -> str:
+        """The configured secret, or one made once and kept in var/ so every worker and restart shares it."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.var_dir / "secret_key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
     @cached_property
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -72,6 +92,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = "***" if value.get_secret_value() else ""
+            elif name == "secret_key":
+                value = f"(random, kept in {self.var_dir / 'secret_key'})"
             elif name.endswith("_url") and value:
                 value = mask_url(value)
             view[name] = value

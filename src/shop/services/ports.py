@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from shop.domain.catalog import Category, Page, Product, ProductQuery, ProductSummary
 from shop.domain.inventory import StockLevel
+from shop.domain.sessions import Consumed, RefreshToken
+from shop.domain.users import Role, User
 
 
 class CatalogReader(Protocol):
@@ -64,3 +67,67 @@ class StoreUnavailable(Exception):
         self.store = store
         self.host = host
         self.reason = reason
+
+
+class UserRepository(Protocol):
+    """People and their password hashes (the users store)."""
+
+    async def add(self, user: User, *, password_hash: str) -> None:
+        """Store a new user; raise EmailTaken if the e-mail key is already used."""
+        ...
+
+    async def by_email_key(self, email_key: str) -> tuple[User, str] | None:
+        """The user with this e-mail key and their password hash."""
+        ...
+
+    async def by_id(self, user_id: str) -> User | None: ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    async def set_roles(self, user_id: str, roles: frozenset[Role]) -> None: ...
+
+
+class RefreshTokenStore(Protocol):
+    """Refresh tokens, kept only as hashes, grouped in families that begin at a login."""
+
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def consume(self, token_hash: str, *, now: datetime) -> Consumed:
+        """Mark the token used, once: a second use of the same token comes back as `reused`."""
+        ...
+
+    async def revoke_family(self, family_id: str, *, now: datetime) -> None: ...
+
+    async def revoke_user(self, user_id: str, *, now: datetime) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+class AccessTokens(Protocol):
+    """Short-lived signed access tokens."""
+
+    ttl_seconds: int
+
+    def issue(self, user: User, *, now: datetime) -> str: ...
+
+    def read(self, token: str, *, now: datetime) -> str:
+        """The user id a valid token was issued to; raise InvalidToken otherwise."""
+        ...
+
+
+class Throttle(Protocol):
+    """Counts failed attempts per key (an account, an address) in a moving window."""
+
+    async def check(self, keys: Sequence[str]) -> None:
+        """Raise TooManyAttempts if any key has used up its attempts."""
+        ...
+
+    async def failed(self, keys: Sequence[str]) -> None: ...
+
+    async def clear(self, keys: Sequence[str]) -> None: ...

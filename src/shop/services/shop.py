@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.ports import StoreProbe
@@ -13,6 +14,7 @@ from shop.services.ports import StoreProbe
 @dataclass(frozen=True, slots=True)
 class ShopServices:
     catalog: CatalogService
+    auth: AuthService
     catalog_version: CatalogVersionWatcher
     stores: Sequence[StoreProbe]
     close: Callable[[], Awaitable[None]]

@@ -11,8 +11,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from shop.domain.errors import DomainError, InvalidValue, NotFound
+from shop.domain.users import AccountDisabled, EmailTaken, InvalidCredentials, InvalidToken, TooManyAttempts
 from shop.services.ports import StoreUnavailable
 from shop.web.responses import dumps
+from shop.web.security import NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,23 @@ async def _not_found(_: Request, exc: Exception) -> Response:
     return problem(404, str(exc))
 
 
+async def _unauthenticated(_: Request, exc: Exception) -> Response:
+    return problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _forbidden(_: Request, exc: Exception) -> Response:
+    return problem(403, str(exc))
+
+
+async def _taken(_: Request, exc: Exception) -> Response:
+    return problem(409, str(exc), errors=[{"field": "email", "message": str(exc)}])
+
+
+async def _throttled(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooManyAttempts)
+    return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _domain(_: Request, exc: Exception) -> Response:
     return problem(409, str(exc))
 
@@ -78,6 +97,12 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidValue, _invalid)
     app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(InvalidCredentials, _unauthenticated)
+    app.add_exception_handler(InvalidToken, _unauthenticated)
+    app.add_exception_handler(AccountDisabled, _forbidden)
+    app.add_exception_handler(NotAllowed, _forbidden)
+    app.add_exception_handler(EmailTaken, _taken)
+    app.add_exception_handler(TooManyAttempts, _throttled)
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StoreUnavailable, _unavailable)

@@ -1,0 +1,29 @@
+"""Sign-in sessions of the API: refresh tokens that rotate on every use, in families that begin at a login."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    token_hash: str
+    user_id: str
+    family_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REUSED = "reused"  # used or revoked before: someone may hold a stolen copy
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    outcome: Outcome
+    token: RefreshToken | None = None

@@ -1,0 +1,114 @@
+"""Users, credentials and refresh tokens on SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shop.domain.sessions import Consumed, Outcome, RefreshToken
+from shop.domain.users import EmailTaken, Role, User, UserStatus
+from shop.infrastructure.db.engines import Store
+from shop.infrastructure.db.types import utcnow
+from shop.infrastructure.db.users.tables import credentials, refresh_tokens, users
+
+_BY_ID = select(users).where(users.c.id == bindparam("id"))
+_BY_KEY = (select(users, credentials.c.password_hash)
+           .join(credentials, credentials.c.user_id == users.c.id)
+           .where(users.c.email_key == bindparam("key")))
+
+
+def _user(row: Any) -> User:
+    return User(id=row.id, email=row.email, email_key=row.email_key, name=row.name,
+                roles=frozenset(Role(r) for r in row.roles), status=UserStatus(row.status),
+                created_at=row.created_at, email_verified_at=row.email_verified_at, phone=row.phone,
+                phone_verified_at=row.phone_verified_at)
+
+
+class SqlUsers:
+    """UserRepository over the users store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def add(self, user: User, *, password_hash: str) -> None:
+        try:
+            async with self._store.write() as conn:
+                await conn.execute(insert(users).values(
+                    id=user.id, email=user.email, email_key=user.email_key, name=user.name,
+                    roles=sorted(r.value for r in user.roles), status=user.status.value, phone=user.phone,
+                    email_verified_at=user.email_verified_at, phone_verified_at=user.phone_verified_at,
+                    created_at=user.created_at or utcnow()))
+                await conn.execute(insert(credentials).values(user_id=user.id, password_hash=password_hash,
+                                                              updated_at=utcnow()))
+        except IntegrityError:  # two registrations raced for the same address
+            raise EmailTaken() from None
+
+    async def by_email_key(self, email_key: str) -> tuple[User, str] | None:
+        async with self._store.read() as conn:
+            row = (await conn.execute(_BY_KEY, {"key": email_key})).first()
+        return (_user(row), row.password_hash) if row else None
+
+    async def by_id(self, user_id: str) -> User | None:
+        async with self._store.read() as conn:
+            row = (await conn.execute(_BY_ID, {"id": user_id})).first()
+        return _user(row) if row else None
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(update(credentials).where(credentials.c.user_id == user_id)
+                               .values(password_hash=password_hash, updated_at=utcnow()))
+
+    async def set_roles(self, user_id: str, roles: frozenset[Role]) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id)
+                               .values(roles=sorted(r.value for r in roles)))
+
+
+class SqlRefreshTokens:
+    """RefreshTokenStore over the users store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def add(self, token: RefreshToken) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(insert(refresh_tokens).values(
+                token_hash=token.token_hash, user_id=token.user_id, family_id=token.family_id,
+                created_at=token.created_at, expires_at=token.expires_at))
+
+    async def consume(self, token_hash: str, *, now: datetime) -> Consumed:
+        async with self._store.write() as conn:
+            # the conditional update is the lock: of two concurrent uses, exactly one changes the row
+            used = await conn.execute(
+                update(refresh_tokens)
+                .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None),
+                       refresh_tokens.c.revoked_at.is_(None), refresh_tokens.c.expires_at > now)
+                .values(used_at=now))
+            row = (await conn.execute(select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash))
+                   ).first()
+        if row is None:
+            return Consumed(Outcome.UNKNOWN)
+        token = RefreshToken(token_hash=row.token_hash, user_id=row.user_id, family_id=row.family_id,
+                             created_at=row.created_at, expires_at=row.expires_at)
+        if used.rowcount == 1:
+            return Consumed(Outcome.OK, token)
+        if row.used_at is not None or row.revoked_at is not None:
+            return Consumed(Outcome.REUSED, token)
+        return Consumed(Outcome.EXPIRED, token)
+
+    async def revoke_family(self, family_id: str, *, now: datetime) -> None:
+        await self._revoke(refresh_tokens.c.family_id == family_id, now)
+
+    async def revoke_user(self, user_id: str, *, now: datetime) -> None:
+        await self._revoke(refresh_tokens.c.user_id == user_id, now)
+
+    async def _revoke(self, which: Any, now: datetime) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(update(refresh_tokens).where(and_(which, refresh_tokens.c.revoked_at.is_(None)))
+                               .values(revoked_at=now))
+
+
+__all__ = ["SqlRefreshTokens", "SqlUsers"]

@@ -1,0 +1,138 @@
+"""Authentication: register, log in, rotate refresh tokens with reuse detection, log out, who is calling."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shop.domain.errors import InvalidValue
+from shop.domain.sessions import Outcome, RefreshToken
+from shop.domain.users import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    Role,
+    User,
+    check_password,
+    normalize_email,
+)
+from shop.services.ports import AccessTokens, PasswordHasher, RefreshTokenStore, Throttle, UserRepository
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256 hashes: a copy of the database cannot be used to sign in."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+class AuthService:
+    def __init__(self, *, users: UserRepository, refresh_tokens: RefreshTokenStore, hasher: PasswordHasher,
+                 access: AccessTokens, throttle: Throttle, refresh_ttl: timedelta = timedelta(days=30),
+                 clock: Clock = utc_now) -> None:
+        self._users = users
+        self._refresh = refresh_tokens
+        self._hasher = hasher
+        self._access = access
+        self._throttle = throttle
+        self._refresh_ttl = refresh_ttl
+        self._clock = clock
+        # verified against when the e-mail is unknown, so both failures take the same time
+        self._decoy_hash = hasher.hash(secrets.token_urlsafe(16))
+
+    async def register(self, *, email: str, password: str, name: str = "",
+                       roles: frozenset[Role] = frozenset({Role.CUSTOMER})) -> User:
+        """Create an account; the e-mail must be new and the password strong enough."""
+        address, key = normalize_email(email)
+        name = " ".join(name.split())
+        if len(name) > 200:
+            raise InvalidValue("name", "at most 200 characters")
+        check_password(password, email=address, name=name)
+        if await self._users.by_email_key(key) is not None:
+            raise EmailTaken()
+        user = User(id=str(uuid.uuid4()), email=address, email_key=key, name=name, roles=roles,
+                    created_at=self._clock())
+        await self._users.add(user, password_hash=self._hasher.hash(password))
+        return user
+
+    async def login(self, *, email: str, password: str, client: str) -> Session:
+        """Check the password and open a session; throttled per account and per client address."""
+        try:
+            _, key = normalize_email(email)
+        except InvalidValue:
+            raise InvalidCredentials() from None
+        keys = [f"account:{key}", f"client:{client}"]
+        await self._throttle.check(keys)
+        found = await self._users.by_email_key(key)
+        password_hash = found[1] if found else self._decoy_hash
+        if not self._hasher.verify(password_hash, password) or found is None:
+            await self._throttle.failed(keys)
+            raise InvalidCredentials()
+        user = found[0]
+        if not user.is_active:
+            raise AccountDisabled()
+        await self._throttle.clear(keys[:1])
+        if self._hasher.needs_rehash(password_hash):
+            await self._users.set_password_hash(user.id, self._hasher.hash(password))
+        return await self._open(user, family_id=str(uuid.uuid4()))
+
+    async def refresh(self, refresh_token: str) -> Session:
+        """Trade a refresh token for a new pair; a token used twice revokes its whole family."""
+        now = self._clock()
+        consumed = await self._refresh.consume(hash_token(refresh_token), now=now)
+        if consumed.outcome is Outcome.REUSED and consumed.token is not None:
+            await self._refresh.revoke_family(consumed.token.family_id, now=now)
+            raise InvalidToken("this refresh token was already used; sign in again")
+        if consumed.outcome is not Outcome.OK or consumed.token is None:
+            raise InvalidToken()
+        user = await self._users.by_id(consumed.token.user_id)
+        if user is None or not user.is_active:
+            await self._refresh.revoke_family(consumed.token.family_id, now=now)
+            raise InvalidToken()
+        return await self._open(user, family_id=consumed.token.family_id)
+
+    async def logout(self, refresh_token: str) -> None:
+        """End the session the refresh token belongs to; unknown tokens are ignored."""
+        now = self._clock()
+        consumed = await self._refresh.consume(hash_token(refresh_token), now=now)
+        if consumed.token is not None:
+            await self._refresh.revoke_family(consumed.token.family_id, now=now)
+
+    async def user_for(self, access_token: str) -> User:
+        """The active user an access token belongs to."""
+        user = await self._users.by_id(self._access.read(access_token, now=self._clock()))
+        if user is None:
+            raise InvalidToken()
+        if not user.is_active:
+            raise AccountDisabled()
+        return user
+
+    async def create_admin(self, *, email: str, password: str, name: str = "") -> User:
+        """The first admin (or another one): an account with every role."""
+        return await self.register(email=email, password=password, name=name,
+                                   roles=frozenset({Role.CUSTOMER, Role.STAFF, Role.ADMIN}))
+
+    async def _open(self, user: User, *, family_id: str) -> Session:
+        now = self._clock()
+        token = secrets.token_urlsafe(32)
+        await self._refresh.add(RefreshToken(token_hash=hash_token(token), user_id=user.id, family_id=family_id,
+                                             created_at=now, expires_at=now + self._refresh_ttl))
+        return Session(user=user, access_token=self._access.issue(user, now=now),
+                       expires_in=self._access.ttl_seconds, refresh_token=token)

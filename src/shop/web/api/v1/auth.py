@@ -1,0 +1,106 @@
+"""Accounts over the API: register, log in, refresh, log out, who am I."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from shop.domain.users import User
+from shop.services.auth import Session
+from shop.web.api.v1.schemas import Problem
+from shop.web.responses import JSON, iso
+from shop.web.security import Auth, CurrentUser
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 409: {"model": Problem},
+                                            422: {"model": Problem}, 429: {"model": Problem}}
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1000)
+
+
+class Registration(_Input):
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+    password: str = Field(max_length=256)
+    name: str = Field("", max_length=200)
+
+
+class Credentials(_Input):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=256)
+
+
+class RefreshTokenIn(_Input):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    roles: list[str]
+    email_verified: bool
+    phone: str | None
+    phone_verified: bool
+    created_at: datetime | None
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    refresh_token: str
+    user: UserOut
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name, "roles": sorted(r.value for r in user.roles),
+            "email_verified": user.email_verified_at is not None, "phone": user.phone,
+            "phone_verified": user.phone_verified_at is not None, "created_at": iso(user.created_at)}
+
+
+def _tokens(session: Session) -> Response:
+    return JSON({"access_token": session.access_token, "token_type": "bearer", "expires_in": session.expires_in,
+                 "refresh_token": session.refresh_token, "user": user_json(session.user)},
+                headers={"Cache-Control": "no-store"})
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/auth/register", status_code=201, response_model=UserOut, responses=_ERRORS)
+async def register(body: Registration, auth: Auth) -> Response:
+    """Open a customer account."""
+    user = await auth.register(email=body.email, password=body.password, name=body.name)
+    return JSON(user_json(user), status_code=status.HTTP_201_CREATED)
+
+
+@router.post("/auth/login", response_model=TokensOut, responses=_ERRORS)
+async def login(body: Credentials, request: Request, auth: Auth) -> Response:
+    """Trade an e-mail and password for an access token and a refresh token."""
+    return _tokens(await auth.login(email=body.email, password=body.password, client=_client(request)))
+
+
+@router.post("/auth/refresh", response_model=TokensOut, responses=_ERRORS)
+async def refresh(body: RefreshTokenIn, auth: Auth) -> Response:
+    """Trade a refresh token (once) for a new access token and refresh token."""
+    return _tokens(await auth.refresh(body.refresh_token))
+
+
+@router.post("/auth/logout", status_code=204, responses=_ERRORS)
+async def logout(body: RefreshTokenIn, auth: Auth) -> Response:
+    """End the session the refresh token belongs to."""
+    await auth.logout(body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=UserOut, responses=_ERRORS)
+async def me(user: CurrentUser) -> Response:
+    """The signed-in user."""
+    return JSON(user_json(user), headers={"Cache-Control": "no-store"})

@@ -1,0 +1,52 @@
+"""Who is calling: the bearer token of a request, and guards for routes that need a role."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shop.domain.users import InvalidToken, Role, User
+from shop.services.auth import AuthService
+
+_bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth/login")
+
+
+class NotAllowed(Exception):
+    """Signed in, but without the role the route needs (403)."""
+
+
+def auth_service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.services.auth
+    return service
+
+
+Auth = Annotated[AuthService, Depends(auth_service)]
+
+
+async def current_user(auth: Auth,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+    """The signed-in user; 401 without a valid access token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise InvalidToken("sign in first: send an access token as 'Authorization: Bearer …'")
+    return await auth.user_for(credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(role: Role) -> Callable[[User], Awaitable[User]]:
+    """A dependency letting through users with `role` (admins count as staff): 401 if anonymous, else 403."""
+
+    async def guard(user: CurrentUser) -> User:
+        if not user.has_role(role):
+            raise NotAllowed(f"this needs the {role.value} role")
+        return user
+
+    return guard
+
+
+Staff = Annotated[User, Depends(require(Role.STAFF))]
+Admin = Annotated[User, Depends(require(Role.ADMIN))]

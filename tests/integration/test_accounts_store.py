@@ -1,0 +1,102 @@
+"""Users and refresh tokens on SQL: unique e-mail keys, single-use tokens under concurrency, revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shop.domain.sessions import Outcome, RefreshToken
+from shop.domain.users import EmailTaken, Role, User, UserStatus
+from shop.infrastructure.db.engines import Databases
+from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlUsers
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _user(email: str, **extra) -> User:  # type: ignore[no-untyped-def]
+    return User(id=str(uuid.uuid4()), email=email, email_key=email.casefold(), name="Ada", created_at=NOW, **extra)
+
+
+async def test_a_user_round_trips_with_roles_and_hash(databases: Databases) -> None:
+    users = SqlUsers(databases.store("users"))
+    ada = _user("Ada@Example.com", roles=frozenset({Role.CUSTOMER, Role.STAFF}))
+    await users.add(ada, password_hash="hash-1")
+    found = await users.by_email_key("ada@example.com")
+    assert found is not None
+    user, password_hash = found
+    assert (user.id, user.email, user.roles, user.status, password_hash) == (
+        ada.id, "Ada@Example.com", frozenset({Role.CUSTOMER, Role.STAFF}), UserStatus.ACTIVE, "hash-1")
+    assert user.created_at == NOW
+    await users.set_password_hash(ada.id, "hash-2")
+    await users.set_roles(ada.id, frozenset({Role.CUSTOMER}))
+    again = await users.by_email_key("ada@example.com")
+    assert again is not None and again[1] == "hash-2" and again[0].roles == frozenset({Role.CUSTOMER})
+    assert await users.by_id(ada.id) == again[0]
+    assert await users.by_id("missing") is None
+
+
+async def test_two_accounts_cannot_share_an_address_even_when_registered_at_once(databases: Databases) -> None:
+    users = SqlUsers(databases.store("users"))
+    results = await asyncio.gather(*(users.add(_user("race@example.com"), password_hash="h") for _ in range(5)),
+                                   return_exceptions=True)
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, EmailTaken) for r in results if r is not None)
+
+
+async def _token(tokens: SqlRefreshTokens, users: SqlUsers, *, family: str | None = None,
+                 expires: timedelta = timedelta(days=1)) -> RefreshToken:
+    owner = _user(f"{uuid.uuid4().hex}@example.com")
+    await users.add(owner, password_hash="h")
+    token = RefreshToken(token_hash=uuid.uuid4().hex * 2, user_id=owner.id, family_id=family or str(uuid.uuid4()),
+                         created_at=NOW, expires_at=NOW + expires)
+    await tokens.add(token)
+    return token
+
+
+async def test_a_refresh_token_is_consumed_once_and_then_reported_as_reused(databases: Databases) -> None:
+    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+    token = await _token(tokens, users)
+    first = await tokens.consume(token.token_hash, now=NOW)
+    second = await tokens.consume(token.token_hash, now=NOW + timedelta(seconds=1))
+    assert first.outcome is Outcome.OK and first.token == token
+    assert second.outcome is Outcome.REUSED and second.token is not None
+    assert (await tokens.consume("f" * 64, now=NOW)).outcome is Outcome.UNKNOWN
+
+
+async def test_of_concurrent_uses_of_one_token_exactly_one_wins(databases: Databases) -> None:
+    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+    token = await _token(tokens, users)
+    results = await asyncio.gather(*(tokens.consume(token.token_hash, now=NOW) for _ in range(8)))
+    assert [r.outcome for r in results].count(Outcome.OK) == 1
+
+
+async def test_expired_and_revoked_tokens_are_refused(databases: Databases) -> None:
+    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+    old = await _token(tokens, users, expires=timedelta(seconds=-1))
+    assert (await tokens.consume(old.token_hash, now=NOW)).outcome is Outcome.EXPIRED
+    family = str(uuid.uuid4())
+    a = await _token(tokens, users, family=family)
+    b = await _token(tokens, users, family=family)
+    other = await _token(tokens, users)
+    await tokens.revoke_family(family, now=NOW)
+    assert (await tokens.consume(a.token_hash, now=NOW)).outcome is Outcome.REUSED
+    assert (await tokens.consume(b.token_hash, now=NOW)).outcome is Outcome.REUSED
+    assert (await tokens.consume(other.token_hash, now=NOW)).outcome is Outcome.OK
+
+
+@pytest.mark.parametrize("count", [3])
+async def test_revoking_a_user_ends_every_session_of_theirs(databases: Databases, count: int) -> None:
+    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+    owner = _user("many@example.com")
+    await users.add(owner, password_hash="h")
+    hashes = []
+    for n in range(count):
+        token = RefreshToken(token_hash=f"{n:064d}", user_id=owner.id, family_id=str(uuid.uuid4()),
+                             created_at=NOW, expires_at=NOW + timedelta(days=1))
+        await tokens.add(token)
+        hashes.append(token.token_hash)
+    await tokens.revoke_user(owner.id, now=NOW)
+    assert {(await tokens.consume(h, now=NOW)).outcome for h in hashes} == {Outcome.REUSED}
