@@ -14,6 +14,7 @@ from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens
 from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
+from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.shop import ShopServices
 from shop.web.app import ASGIApp, create_app
@@ -41,13 +42,15 @@ def build_auth(settings: Settings, databases: Databases) -> AuthService:
 def build_services(settings: Settings, databases: Databases | None = None) -> ShopServices:
     databases = databases or build_databases(settings)
     catalog_store = build_catalog(settings, databases)
-    catalog = CatalogService(reader=catalog_store, stock=SqlStock(databases.store("main")))
+    stock = SqlStock(databases.store("main"))
+    catalog = CatalogService(reader=catalog_store, stock=stock)
+    admin = CatalogAdmin(products=catalog_store, stock=stock, catalog=catalog, currency=settings.currency)
     watcher = CatalogVersionWatcher(catalog_store, interval=settings.catalog_poll_interval)
     watcher.subscribe(catalog_store.catalog_changed)
     watcher.subscribe(catalog.catalog_changed)
     probes = [SqlStoreProbe(databases, store) for store in STORES]
-    return ShopServices(catalog=catalog, auth=build_auth(settings, databases), catalog_version=watcher,
-                        stores=probes, close=databases.dispose)
+    return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases),
+                        catalog_version=watcher, stores=probes, close=databases.dispose)
 
 
 def create_asgi_app(settings: Settings | None = None) -> ASGIApp:

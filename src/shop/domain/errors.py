@@ -23,6 +23,10 @@ class NotFound(DomainError):
         self.key = key
 
 
+class Conflict(DomainError):
+    """The change clashes with what is stored (a taken slug or SKU, an illegal state change): 409."""
+
+
 class CurrencyMismatch(DomainError):
     def __init__(self, left: str, right: str) -> None:
         super().__init__(f"cannot combine {left} with {right}")

@@ -60,10 +60,10 @@ class CatalogService:
             category_ids = tree.subtree_ids(category.id)
         return await self._reader.products(query, category_ids=category_ids)
 
-    async def product_detail(self, slug: str) -> ProductDetail:
-        """A published product with the stock of each variant."""
+    async def product_detail(self, slug: str, *, include_unpublished: bool = False) -> ProductDetail:
+        """A published product (or any, for staff) with the stock of each variant."""
         product = await self._reader.product(slug)
-        if product is None or not product.published:
+        if product is None or not (product.published or include_unpublished):
             raise NotFound("product", slug)
         levels = await self._stock.levels([v.sku for v in product.variants])
         crumbs: Sequence[Category] = ()

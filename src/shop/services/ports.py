@@ -51,6 +51,10 @@ class StockWriter(Protocol):
     async def set_levels(self, levels: Sequence[StockLevel]) -> None: ...
 
 
+class Stock(StockReader, StockWriter, Protocol):
+    """Stock levels, read and written."""
+
+
 class StoreProbe(Protocol):
     """Answers whether one store can be reached."""
 

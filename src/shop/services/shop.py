@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
+from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.ports import StoreProbe
 
@@ -14,6 +15,7 @@ from shop.services.ports import StoreProbe
 @dataclass(frozen=True, slots=True)
 class ShopServices:
     catalog: CatalogService
+    catalog_admin: CatalogAdmin
     auth: AuthService
     catalog_version: CatalogVersionWatcher
     stores: Sequence[StoreProbe]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    delete,
     false,
     func,
     insert,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.mysql import match as mysql_match
+from sqlalchemy.exc import IntegrityError
 
 from shop.domain.catalog import (
     Category,
@@ -33,6 +36,7 @@ from shop.domain.catalog import (
     Variant,
     search_terms,
 )
+from shop.domain.errors import Conflict
 from shop.infrastructure.db.bulk import insert_many
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.money_columns import bound_to_minor, from_minor, to_minor
@@ -188,37 +192,84 @@ class SqlCatalog:
                 await conn.execute(insert(categories), depth_rows)
             await self._after_insert(conn, "categories")
 
+    def _rows(self, p: Product, available: Mapping[str, int], now: datetime) -> tuple[dict[str, Any],
+                                                                                     list[dict[str, Any]]]:
+        prices = [to_minor(v.price) for v in p.variants]
+        product_row = {
+            "slug": p.slug, "title": p.title, "description": p.description,
+            "category_id": p.category_id, "attributes": dict(p.attributes),
+            "images": [{"url": i.url, "alt": i.alt} for i in p.images], "published": p.published,
+            "price_min": min(prices, default=0), "price_max": max(prices, default=0),
+            "currency": p.variants[0].price.currency if p.variants else self._currency,
+            "in_stock": any(available.get(v.sku, 0) > 0 for v in p.variants),
+            "created_at": p.created_at or now, "updated_at": now,
+        }
+        variant_rows = [{"product_id": p.id, "sku": v.sku, "title": v.title, "price": price,
+                         "currency": v.price.currency, "options": dict(v.options), "position": n}
+                        for n, (v, price) in enumerate(zip(p.variants, prices, strict=True))]
+        return product_row, variant_rows
+
     async def add_products(self, new: Sequence[Product], *, available: Mapping[str, int]) -> None:
         now = utcnow()
         product_rows: list[dict[str, Any]] = []
         variant_rows: list[dict[str, Any]] = []
         for p in new:
-            prices = [to_minor(v.price) for v in p.variants]
-            currency = p.variants[0].price.currency if p.variants else self._currency
-            product_rows.append({
-                "id": p.id, "slug": p.slug, "title": p.title, "description": p.description,
-                "category_id": p.category_id, "attributes": dict(p.attributes),
-                "images": [{"url": i.url, "alt": i.alt} for i in p.images], "published": p.published,
-                "price_min": min(prices, default=0), "price_max": max(prices, default=0), "currency": currency,
-                "in_stock": any(available.get(v.sku, 0) > 0 for v in p.variants),
-                "created_at": p.created_at or now, "updated_at": now,
-            })
-            variant_rows.extend(
-                {"product_id": p.id, "sku": v.sku, "title": v.title, "price": price,
-                 "currency": v.price.currency, "options": dict(v.options), "position": n}
-                for n, (v, price) in enumerate(zip(p.variants, prices, strict=True))
-            )
+            product_row, rows = self._rows(p, available, now)
+            product_rows.append({"id": p.id, **product_row})
+            variant_rows.extend(rows)
         async with self._store.write() as conn:
             await insert_many(conn, products, product_rows)
             await insert_many(conn, variants, variant_rows)
             await self._after_insert(conn, "products")
 
+    async def sku_owners(self, skus: Sequence[str]) -> dict[str, str]:
+        async with self._store.read() as conn:
+            rows = await conn.execute(select(variants.c.sku, products.c.slug)
+                                      .join(products, products.c.id == variants.c.product_id)
+                                      .where(variants.c.sku.in_(list(skus))))
+            return {r.sku: r.slug for r in rows}
+
+    async def create_product(self, product: Product, *, available: Mapping[str, int]) -> int:
+        product_row, _ = self._rows(product, available, utcnow())
+        try:
+            async with self._store.write() as conn:
+                result = await conn.execute(insert(products).values(**product_row))
+                key = result.inserted_primary_key
+                assert key is not None
+                product_id = int(key[0])
+                _, variant_rows = self._rows(replace(product, id=product_id), available, utcnow())
+                await insert_many(conn, variants, variant_rows)
+                await self._bump(conn)
+        except IntegrityError:  # another writer took the slug or a SKU in the meantime
+            raise Conflict("the slug or a SKU is already used by another product") from None
+        return product_id
+
+    async def replace_product(self, product: Product, *, available: Mapping[str, int]) -> None:
+        product_row, variant_rows = self._rows(product, available, utcnow())
+        try:
+            async with self._store.write() as conn:
+                await conn.execute(update(products).where(products.c.id == product.id).values(**product_row))
+                await conn.execute(delete(variants).where(variants.c.product_id == product.id))
+                await insert_many(conn, variants, variant_rows)
+                await self._bump(conn)
+        except IntegrityError:
+            raise Conflict("the slug or a SKU is already used by another product") from None
+
+    async def delete_product(self, product_id: int) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(delete(variants).where(variants.c.product_id == product_id))
+            await conn.execute(delete(products).where(products.c.id == product_id))
+            await self._bump(conn)
+
+    async def _bump(self, conn: Any) -> None:
+        await conn.execute(update(catalog_version).where(catalog_version.c.id == 1)
+                           .values(version=catalog_version.c.version + 1))
+
     async def _after_insert(self, conn: Any, table: str) -> None:
         if self._backend == "postgresql":  # explicit ids do not move the serial sequence
             await conn.execute(text(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))  # noqa: S608
-        await conn.execute(update(catalog_version).where(catalog_version.c.id == 1)
-                           .values(version=catalog_version.c.version + 1))
+        await self._bump(conn)
 
 
 def _by_depth(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -64,7 +64,7 @@ async def list_products(
                  "limit": result.limit})
 
 
-def _detail(detail: ProductDetail) -> dict[str, Any]:
+def product_json(detail: ProductDetail) -> dict[str, Any]:
     product = detail.product
     price_range = product.price_range
     variants = [{"sku": v.sku, "title": v.title, "options": dict(v.options), "price": _money(v.price),
@@ -79,6 +79,7 @@ def _detail(detail: ProductDetail) -> dict[str, Any]:
         "variants": variants,
         "price_range": {"min": _money(price_range[0]), "max": _money(price_range[1])} if price_range else None,
         "in_stock": any(v["in_stock"] for v in variants),
+        "published": product.published,
         "created_at": iso(product.created_at),
     }
 
@@ -86,4 +87,4 @@ def _detail(detail: ProductDetail) -> dict[str, Any]:
 @router.get("/products/{slug}", response_model=ProductOut, responses=_ERRORS, summary="One product")
 async def get_product(request: Request, slug: Annotated[str, PathParam(max_length=200)]) -> Response:
     """A published product with its variants, their prices and how many can be bought."""
-    return JSON(_detail(await _catalog(request).product_detail(slug)))
+    return JSON(product_json(await _catalog(request).product_detail(slug)))

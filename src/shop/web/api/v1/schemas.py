@@ -78,6 +78,7 @@ class ProductOut(BaseModel):
     variants: list[VariantOut]
     price_range: PriceRange | None
     in_stock: bool
+    published: bool
     created_at: datetime | None
 
 
