@@ -56,7 +56,7 @@ def check_password(password: str, *, email: str = "", name: str = "") -> None:
     if folded in _COMMON_PASSWORDS or len(set(folded)) < 4:
         raise InvalidValue("password", "is too common; choose one that is harder to guess")
     personal = {email.casefold(), email.casefold().partition("@")[0], name.casefold().replace(" ", "")} - {""}
-    if folded in personal:
+    if folded in personal or folded.replace(" ", "") in personal:
         raise InvalidValue("password", "must not be your e-mail address or name")
 
 

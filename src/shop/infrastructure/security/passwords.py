@@ -18,7 +18,7 @@ class Argon2Passwords:
     def verify(self, password_hash: str, password: str) -> bool:
         try:
             return self._argon2.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
+        except (VerificationError, InvalidHashError, ValueError):  # UnicodeEncodeError: a non-ASCII stored hash
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:
