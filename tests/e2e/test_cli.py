@@ -96,3 +96,16 @@ def test_seed_refuses_an_unmigrated_store(tmp_path: Path) -> None:
 def test_seed_needs_to_be_told_what(tmp_path: Path) -> None:
     line = _one_line_error(shop("seed", cwd=tmp_path))
     assert "--demo" in line
+
+
+def test_createadmin_makes_an_admin_and_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    env = {"SHOP_MAIN_DB_URL": f"sqlite:///{tmp_path}/shop.db", "SHOP_ADMIN_PASSWORD": "a-strong-admin-secret"}
+    assert shop("migrate", env=env, cwd=tmp_path).returncode == 0
+    made = shop("createadmin", "--email", "Boss@Example.com", env=env, cwd=tmp_path)
+    assert made.returncode == 0 and "admin Boss@example.com created" in made.stdout
+    assert "a-strong-admin-secret" not in made.stdout + made.stderr
+    assert "already exists" in _one_line_error(shop("createadmin", "--email", "boss@example.com", env=env,
+                                                    cwd=tmp_path))
+    weak = {**env, "SHOP_ADMIN_PASSWORD": "short"}
+    assert "password" in _one_line_error(shop("createadmin", "--email", "x@example.com", env=weak, cwd=tmp_path))
+    assert "e-mail" in _one_line_error(shop("createadmin", "--email", "nope", env=env, cwd=tmp_path))
