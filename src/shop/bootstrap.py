@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from shop.config import STORES, Settings
 from shop.infrastructure.db.engines import Databases, SqlStoreProbe
+from shop.infrastructure.db.main.outbox import SqlOutbox
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlUsers
+from shop.infrastructure.email.files import FileMailSender
+from shop.infrastructure.email.message import Sender
+from shop.infrastructure.email.queue import OutboxMailQueue
+from shop.infrastructure.email.rendering import JinjaMailTemplates
+from shop.infrastructure.email.smtp import SmtpConfig, SmtpSender
 from shop.infrastructure.security.passwords import Argon2Passwords
 from shop.infrastructure.security.throttle import AttemptThrottle
-from shop.infrastructure.security.tokens import JwtAccessTokens
+from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
+from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
+from shop.services.email_delivery import MailSender, deliver_due
 from shop.services.shop import ShopServices
 from shop.web.app import ASGIApp, create_app
 
@@ -39,6 +49,38 @@ def build_auth(settings: Settings, databases: Databases) -> AuthService:
         refresh_ttl=timedelta(days=settings.refresh_token_days))
 
 
+def build_mail_sender(settings: Settings) -> MailSender:
+    sender = Sender(settings.mail_from, settings.mail_from_name)
+    if settings.mail_backend == "file":
+        return FileMailSender(settings.var_dir / "mail", sender)
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpSender(SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
+                                 password=password, starttls=settings.smtp_starttls and not settings.smtp_tls,
+                                 implicit_tls=settings.smtp_tls, timeout=settings.smtp_timeout), sender)
+
+
+def build_account_flows(settings: Settings, databases: Databases) -> AccountFlows:
+    users = databases.store("users")
+    return AccountFlows(
+        users=SqlUsers(users), refresh_tokens=SqlRefreshTokens(users), hasher=Argon2Passwords(),
+        tokens=JwtSignedTokens(settings.signing_secret()),
+        templates=JinjaMailTemplates(shop_name=settings.shop_name),
+        mail=OutboxMailQueue(SqlOutbox(databases.store("main"))), public_url=settings.public_url)
+
+
+def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awaitable[int]]:
+    """One round of e-mail delivery for `shop worker`: how many jobs it handled."""
+    outbox, sender = SqlOutbox(databases.store("main")), build_mail_sender(settings)
+    send_time = timedelta(seconds=settings.smtp_timeout)
+    lease = max(timedelta(seconds=60), 4 * send_time)  # room for a few slow sends per claim
+
+    async def deliver() -> int:
+        report = await deliver_due(outbox=outbox, sender=sender, now=utcnow, lease=lease, send_time=send_time)
+        return report.claimed
+
+    return deliver
+
+
 def build_services(settings: Settings, databases: Databases | None = None) -> ShopServices:
     databases = databases or build_databases(settings)
     catalog_store = build_catalog(settings, databases)
@@ -50,6 +92,7 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     watcher.subscribe(catalog.catalog_changed)
     probes = [SqlStoreProbe(databases, store) for store in STORES]
     return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases),
+                        accounts=build_account_flows(settings, databases),
                         catalog_version=watcher, stores=probes, close=databases.dispose)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shop.bootstrap import build_auth, build_catalog, build_databases
+from shop.bootstrap import build_auth, build_catalog, build_databases, build_delivery
 from shop.config import STORES, Settings
 from shop.domain.errors import InvalidValue
 from shop.domain.users import EmailTaken
@@ -22,6 +23,7 @@ from shop.infrastructure.db import migrate as migrations
 from shop.infrastructure.db.engines import Databases, StoreConfigError, short_reason
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.runtime.serve import ServeOptions, exec_gunicorn
+from shop.runtime.worker import serve_worker
 from shop.services.ports import StoreUnavailable
 from shop.services.seeding import seed_catalog
 
@@ -176,6 +178,31 @@ def createadmin(
             out.print(f"admin {user.email} created (id {user.id})", highlight=False)
 
     _run(_with_databases)(settings, ("users",), work)
+
+
+@app.command()
+def worker(
+    idle: Annotated[float, typer.Option(min=0.05, max=60, help="seconds to wait when nothing is due")] = 1.0,
+) -> None:
+    """Deliver queued e-mails (the outbox) until stopped with SIGTERM or Ctrl-C."""
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def work(databases: Databases) -> None:
+        if await migrations.current(databases, "main") != migrations.head("main"):
+            _fail("the main store is not migrated; run `shop migrate` first", 2)
+        try:
+            deliver = build_delivery(settings, databases)
+        except (ValueError, InvalidValue) as exc:
+            _fail(f"mail settings: {exc}", 2)
+            return
+        where = f"files in {settings.var_dir / 'mail'}" if settings.mail_backend == "file" \
+            else f"SMTP {settings.smtp_host}:{settings.smtp_port}"
+        out.print(f"delivering e-mail to {where}; stop with Ctrl-C", highlight=False)
+        handled = await serve_worker(deliver, idle_sleep=idle)
+        out.print(f"stopped after {handled} outbox jobs", highlight=False)
+
+    _run(_with_databases)(settings, ("main",), work)
 
 
 @app.command()

@@ -6,7 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     login_limit_account: str = Field("10/15 minutes", description="failed logins allowed per account")
     login_limit_client: str = Field("30/minute", description="failed logins allowed per client address")
     redis_url: str | None = Field(None, description="shared rate-limit storage for every worker")
+
+    shop_name: str = Field("shop", max_length=100)
+    public_url: str = Field("http://127.0.0.1:8000", description="where people reach the shop; used in e-mail links")
+    mail_backend: Literal["file", "smtp"] = Field("file", description="file: .eml files in var/mail (development)")
+    mail_from: str = "shop@example.com"
+    mail_from_name: str = "shop"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_tls: bool = Field(False, description="TLS from the first byte (port 465) instead of STARTTLS")
+    smtp_timeout: float = Field(30.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

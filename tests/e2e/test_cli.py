@@ -109,3 +109,43 @@ def test_createadmin_makes_an_admin_and_refuses_bad_input_in_one_line(tmp_path: 
     weak = {**env, "SHOP_ADMIN_PASSWORD": "short"}
     assert "password" in _one_line_error(shop("createadmin", "--email", "x@example.com", env=weak, cwd=tmp_path))
     assert "e-mail" in _one_line_error(shop("createadmin", "--email", "nope", env=env, cwd=tmp_path))
+
+
+async def _queue_one_email(url: str) -> None:
+    from shop.bootstrap import build_databases
+    from shop.domain.messages import Email
+    from shop.infrastructure.db.main.outbox import SqlOutbox
+    from shop.services.email_delivery import queue_email
+    from tests.conftest import make_settings
+
+    databases = build_databases(make_settings(url))
+    try:
+        async with SqlOutbox(databases.store("main")).transaction() as outbox:
+            await queue_email(outbox, Email(to=("ada@example.com",), subject="Hello", text="Hi", html="<p>Hi</p>"))
+    finally:
+        await databases.dispose()
+
+
+def test_worker_delivers_queued_mail_to_files_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+    import time
+
+    env = {"SHOP_MAIN_DB_URL": f"sqlite:///{tmp_path}/shop.db"}
+    assert shop("migrate", env=env, cwd=tmp_path).returncode == 0
+    asyncio.run(_queue_one_email(f"sqlite+aiosqlite:///{tmp_path}/shop.db"))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    worker = subprocess.Popen([*SHOP, "worker", "--idle", "0.1"], env={**clean, **env}, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not list((tmp_path / "var" / "mail").glob("*.eml")):
+            assert worker.poll() is None and time.monotonic() < deadline, worker.stderr.read() if worker.stderr else ""
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out_text, err_text = worker.communicate(timeout=20)
+    assert worker.returncode == 0, err_text
+    assert "stopped after 1 outbox jobs" in out_text and "Traceback" not in err_text
+    message = next((tmp_path / "var" / "mail").glob("*.eml")).read_text()
+    assert "Subject: Hello" in message and "ada@example.com" in message

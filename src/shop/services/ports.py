@@ -8,6 +8,7 @@ from typing import Protocol
 
 from shop.domain.catalog import Category, Page, Product, ProductQuery, ProductSummary
 from shop.domain.inventory import StockLevel
+from shop.domain.messages import Email
 from shop.domain.sessions import Consumed, RefreshToken
 from shop.domain.users import Role, User
 
@@ -90,6 +91,8 @@ class UserRepository(Protocol):
 
     async def set_roles(self, user_id: str, roles: frozenset[Role]) -> None: ...
 
+    async def mark_email_verified(self, user_id: str, *, at: datetime) -> None: ...
+
 
 class RefreshTokenStore(Protocol):
     """Refresh tokens, kept only as hashes, grouped in families that begin at a login."""
@@ -135,3 +138,19 @@ class Throttle(Protocol):
     async def failed(self, keys: Sequence[str]) -> None: ...
 
     async def clear(self, keys: Sequence[str]) -> None: ...
+
+
+class SignedTokens(Protocol):
+    """Self-contained signed tokens for links in e-mails (verify an address, reset a password)."""
+
+    def sign(self, purpose: str, claims: Mapping[str, str], *, ttl_seconds: int, now: datetime) -> str: ...
+
+    def read(self, purpose: str, token: str, *, now: datetime) -> Mapping[str, str]:
+        """The claims of a valid, unexpired token made for `purpose`; raise InvalidToken otherwise."""
+        ...
+
+
+class MailQueue(Protocol):
+    """Queues one e-mail for `shop worker` to deliver, in a transaction of its own."""
+
+    async def queue(self, email: Email) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
@@ -17,6 +18,7 @@ class ShopServices:
     catalog: CatalogService
     catalog_admin: CatalogAdmin
     auth: AuthService
+    accounts: AccountFlows
     catalog_version: CatalogVersionWatcher
     stores: Sequence[StoreProbe]
     close: Callable[[], Awaitable[None]]

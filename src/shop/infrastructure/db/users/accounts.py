@@ -61,6 +61,10 @@ class SqlUsers:
             await conn.execute(update(credentials).where(credentials.c.user_id == user_id)
                                .values(password_hash=password_hash, updated_at=utcnow()))
 
+    async def mark_email_verified(self, user_id: str, *, at: datetime) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(email_verified_at=at))
+
     async def set_roles(self, user_id: str, roles: frozenset[Role]) -> None:
         async with self._store.write() as conn:
             await conn.execute(update(users).where(users.c.id == user_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from shop.domain.users import User
+from shop.services.account_flows import AccountFlows
 from shop.services.auth import Session
 from shop.web.api.v1.schemas import Problem
 from shop.web.responses import JSON, iso
@@ -37,6 +38,19 @@ class Credentials(_Input):
 
 class RefreshTokenIn(_Input):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TokenIn(_Input):
+    token: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class PasswordResetRequest(_Input):
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirm(_Input):
+    token: Annotated[str, Field(min_length=1, max_length=2000)]
+    password: str = Field(max_length=256)
 
 
 class UserOut(BaseModel):
@@ -74,11 +88,48 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _accounts(request: Request) -> AccountFlows:
+    flows: AccountFlows = request.app.state.services.accounts
+    return flows
+
+
+Accounts = Annotated[AccountFlows, Depends(_accounts)]
+
+
 @router.post("/auth/register", status_code=201, response_model=UserOut, responses=_ERRORS)
-async def register(body: Registration, auth: Auth) -> Response:
-    """Open a customer account."""
+async def register(body: Registration, auth: Auth, accounts: Accounts) -> Response:
+    """Open a customer account; a link to verify the address is e-mailed."""
     user = await auth.register(email=body.email, password=body.password, name=body.name)
+    await accounts.send_verification(user)
     return JSON(user_json(user), status_code=status.HTTP_201_CREATED)
+
+
+@router.post("/auth/verify-email", response_model=UserOut, responses=_ERRORS)
+async def verify_email(body: TokenIn, accounts: Accounts) -> Response:
+    """Confirm an address with the token from the e-mailed link (once)."""
+    return JSON(user_json(await accounts.verify_email(body.token)))
+
+
+@router.post("/auth/verify-email/resend", status_code=202, responses=_ERRORS)
+async def resend_verification(user: CurrentUser, accounts: Accounts) -> Response:
+    """E-mail the verification link again."""
+    if user.email_verified_at is None:
+        await accounts.send_verification(user)
+    return Response(status_code=202)
+
+
+@router.post("/auth/password-reset", status_code=202, responses=_ERRORS)
+async def password_reset(body: PasswordResetRequest, accounts: Accounts) -> Response:
+    """E-mail a reset link if the address has an account (the answer is the same either way)."""
+    await accounts.request_password_reset(body.email)
+    return Response(status_code=202)
+
+
+@router.post("/auth/password-reset/confirm", status_code=204, responses=_ERRORS)
+async def password_reset_confirm(body: PasswordResetConfirm, accounts: Accounts) -> Response:
+    """Choose a new password with the token from the e-mailed link; every session ends."""
+    await accounts.reset_password(body.token, body.password)
+    return Response(status_code=204)
 
 
 @router.post("/auth/login", response_model=TokensOut, responses=_ERRORS)
