@@ -11,7 +11,7 @@ from shop.infrastructure.db.main.outbox import SqlOutbox
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.infrastructure.db.types import utcnow
-from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlUsers
+from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlTwoFactorState, SqlUsers
 from shop.infrastructure.email.files import FileMailSender
 from shop.infrastructure.email.message import Sender
 from shop.infrastructure.email.queue import OutboxMailQueue
@@ -20,6 +20,7 @@ from shop.infrastructure.email.smtp import SmtpConfig, SmtpSender
 from shop.infrastructure.security.passwords import Argon2Passwords
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
+from shop.infrastructure.security.totp import PyOtpPasswords
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
@@ -27,6 +28,7 @@ from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.email_delivery import MailSender, deliver_due
 from shop.services.shop import ShopServices
+from shop.services.two_factor import TwoFactor
 from shop.web.app import ASGIApp, create_app
 
 
@@ -39,9 +41,15 @@ def build_catalog(settings: Settings, databases: Databases) -> SqlCatalog:
     return SqlCatalog(databases.store("posts"), currency=settings.currency)
 
 
+def build_two_factor(settings: Settings, databases: Databases) -> TwoFactor:
+    return TwoFactor(store=SqlTwoFactorState(databases.store("users")), otp=PyOtpPasswords(),
+                     issuer=settings.shop_name)
+
+
 def build_auth(settings: Settings, databases: Databases) -> AuthService:
     users = databases.store("users")
     return AuthService(
+        second_factor=build_two_factor(settings, databases),
         users=SqlUsers(users), refresh_tokens=SqlRefreshTokens(users), hasher=Argon2Passwords(),
         access=JwtAccessTokens(settings.signing_secret(), ttl_seconds=settings.access_token_seconds),
         throttle=AttemptThrottle({"account": settings.login_limit_account, "client": settings.login_limit_client},
@@ -93,6 +101,7 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     probes = [SqlStoreProbe(databases, store) for store in STORES]
     return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases),
                         accounts=build_account_flows(settings, databases),
+                        two_factor=build_two_factor(settings, databases),
                         catalog_version=watcher, stores=probes, close=databases.dispose)
 
 

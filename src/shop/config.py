@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     login_limit_account: str = Field("10/15 minutes", description="failed logins allowed per account")
     login_limit_client: str = Field("30/minute", description="failed logins allowed per client address")
     redis_url: str | None = Field(None, description="shared rate-limit storage for every worker")
+    require_staff_2fa: bool = Field(False, description="staff routes refuse staff without two-factor sign-in")
 
     shop_name: str = Field("shop", max_length=100)
     public_url: str = Field("http://127.0.0.1:8000", description="where people reach the shop; used in e-mail links")

@@ -27,3 +27,12 @@ class Outcome(StrEnum):
 class Consumed:
     outcome: Outcome
     token: RefreshToken | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorState:
+    """A TOTP secret, enabled once its first code was confirmed, and hashes of unused recovery codes."""
+
+    secret: str
+    enabled_at: datetime | None = None
+    recovery_hashes: tuple[str, ...] = ()

@@ -72,6 +72,11 @@ class User:
     email_verified_at: datetime | None = None
     phone: str | None = None
     phone_verified_at: datetime | None = None
+    totp_enabled_at: datetime | None = None
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
 
     @property
     def is_active(self) -> bool:
@@ -100,6 +105,13 @@ class InvalidCredentials(DomainError):
 
     def __init__(self) -> None:
         super().__init__("the e-mail address or password is wrong")
+
+
+class SecondFactorRequired(DomainError):
+    """The password was right; the account also needs a code from its authenticator app."""
+
+    def __init__(self) -> None:
+        super().__init__("enter the code from your authenticator app (or a recovery code) as `otp`")
 
 
 class AccountDisabled(DomainError):

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from shop.domain.errors import InvalidValue
 from shop.domain.users import InvalidToken, User, check_password, normalize_email
-from shop.services.auth import Clock, utc_now
+from shop.services.clock import Clock, utc_now
 from shop.services.email_delivery import MailTemplates
 from shop.services.ports import MailQueue, PasswordHasher, RefreshTokenStore, SignedTokens, UserRepository
 

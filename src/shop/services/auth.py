@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Protocol
 
 from shop.domain.errors import InvalidValue
 from shop.domain.sessions import Outcome, RefreshToken
@@ -17,18 +17,17 @@ from shop.domain.users import (
     InvalidCredentials,
     InvalidToken,
     Role,
+    SecondFactorRequired,
     User,
     check_password,
     normalize_email,
 )
+from shop.services.clock import Clock, utc_now
 from shop.services.ports import AccessTokens, PasswordHasher, RefreshTokenStore, Throttle, UserRepository
 
-Clock = Callable[[], datetime]
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
+class SecondFactor(Protocol):
+    async def check(self, user: User, code: str) -> bool: ...
 
 def hash_token(token: str) -> str:
     """Tokens are stored as SHA-256 hashes: a copy of the database cannot be used to sign in."""
@@ -46,13 +45,14 @@ class Session:
 class AuthService:
     def __init__(self, *, users: UserRepository, refresh_tokens: RefreshTokenStore, hasher: PasswordHasher,
                  access: AccessTokens, throttle: Throttle, refresh_ttl: timedelta = timedelta(days=30),
-                 clock: Clock = utc_now) -> None:
+                 second_factor: SecondFactor | None = None, clock: Clock = utc_now) -> None:
         self._users = users
         self._refresh = refresh_tokens
         self._hasher = hasher
         self._access = access
         self._throttle = throttle
         self._refresh_ttl = refresh_ttl
+        self._second_factor = second_factor
         self._clock = clock
         # verified against when the e-mail is unknown, so both failures take the same time
         self._decoy_hash = hasher.hash(secrets.token_urlsafe(16))
@@ -72,8 +72,10 @@ class AuthService:
         await self._users.add(user, password_hash=self._hasher.hash(password))
         return user
 
-    async def login(self, *, email: str, password: str, client: str) -> Session:
-        """Check the password and open a session; throttled per account and per client address."""
+    async def login(self, *, email: str, password: str, client: str, otp: str | None = None) -> Session:
+        """Check the password (and the second factor, where enabled) and open a session.
+
+        Failures are throttled per account and per client address."""
         try:
             _, key = normalize_email(email)
         except InvalidValue:
@@ -88,6 +90,12 @@ class AuthService:
         user = found[0]
         if not user.is_active:
             raise AccountDisabled()
+        if user.has_two_factor:
+            if not otp:
+                raise SecondFactorRequired()
+            if self._second_factor is None or not await self._second_factor.check(user, otp):
+                await self._throttle.failed(keys)
+                raise InvalidCredentials()
         await self._throttle.clear(keys[:1])
         if self._hasher.needs_rehash(password_hash):
             await self._users.set_password_hash(user.id, self._hasher.hash(password))

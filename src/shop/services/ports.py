@@ -9,7 +9,7 @@ from typing import Protocol
 from shop.domain.catalog import Category, Page, Product, ProductQuery, ProductSummary
 from shop.domain.inventory import StockLevel
 from shop.domain.messages import Email
-from shop.domain.sessions import Consumed, RefreshToken
+from shop.domain.sessions import Consumed, RefreshToken, TwoFactorState
 from shop.domain.users import Role, User
 
 
@@ -154,3 +154,23 @@ class MailQueue(Protocol):
     """Queues one e-mail for `shop worker` to deliver, in a transaction of its own."""
 
     async def queue(self, email: Email) -> None: ...
+
+
+class TwoFactorStore(Protocol):
+    async def state(self, user_id: str) -> TwoFactorState | None: ...
+
+    async def save(self, user_id: str, state: TwoFactorState | None) -> None: ...
+
+    async def use_recovery(self, user_id: str, code_hash: str) -> bool:
+        """Strike out one unused recovery code; False if it is not among them."""
+        ...
+
+
+class OneTimePasswords(Protocol):
+    """Time-based one-time passwords (RFC 6238), as authenticator apps make them."""
+
+    def new_secret(self) -> str: ...
+
+    def provisioning_uri(self, secret: str, *, account: str, issuer: str) -> str: ...
+
+    def verify(self, secret: str, code: str, *, now: datetime) -> bool: ...

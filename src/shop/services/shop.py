@@ -11,6 +11,7 @@ from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.ports import StoreProbe
+from shop.services.two_factor import TwoFactor
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class ShopServices:
     catalog_admin: CatalogAdmin
     auth: AuthService
     accounts: AccountFlows
+    two_factor: TwoFactor
     catalog_version: CatalogVersionWatcher
     stores: Sequence[StoreProbe]
     close: Callable[[], Awaitable[None]]

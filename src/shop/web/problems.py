@@ -11,7 +11,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from shop.domain.errors import DomainError, InvalidValue, NotFound
-from shop.domain.users import AccountDisabled, EmailTaken, InvalidCredentials, InvalidToken, TooManyAttempts
+from shop.domain.users import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    SecondFactorRequired,
+    TooManyAttempts,
+)
 from shop.services.ports import StoreUnavailable
 from shop.web.responses import dumps
 from shop.web.security import NotAllowed
@@ -60,6 +67,11 @@ async def _unauthenticated(_: Request, exc: Exception) -> Response:
     return problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 
+async def _second_factor(_: Request, exc: Exception) -> Response:
+    return problem(401, str(exc), type_="urn:shop:problem:otp-required",
+                   errors=[{"field": "otp", "message": "required for this account"}])
+
+
 async def _forbidden(_: Request, exc: Exception) -> Response:
     return problem(403, str(exc))
 
@@ -99,6 +111,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(InvalidCredentials, _unauthenticated)
     app.add_exception_handler(InvalidToken, _unauthenticated)
+    app.add_exception_handler(SecondFactorRequired, _second_factor)
     app.add_exception_handler(AccountDisabled, _forbidden)
     app.add_exception_handler(NotAllowed, _forbidden)
     app.add_exception_handler(EmailTaken, _taken)

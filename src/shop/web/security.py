@@ -37,12 +37,14 @@ async def current_user(auth: Auth,
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require(role: Role) -> Callable[[User], Awaitable[User]]:
+def require(role: Role) -> Callable[[User, Request], Awaitable[User]]:
     """A dependency letting through users with `role` (admins count as staff): 401 if anonymous, else 403."""
 
-    async def guard(user: CurrentUser) -> User:
+    async def guard(user: CurrentUser, request: Request) -> User:
         if not user.has_role(role):
             raise NotAllowed(f"this needs the {role.value} role")
+        if role is not Role.CUSTOMER and request.app.state.settings.require_staff_2fa and not user.has_two_factor:
+            raise NotAllowed("staff must switch on two-factor sign-in first (/api/v1/auth/2fa/setup)")
         return user
 
     return guard

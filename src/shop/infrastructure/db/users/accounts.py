@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shop.domain.sessions import Consumed, Outcome, RefreshToken
+from shop.domain.sessions import Consumed, Outcome, RefreshToken, TwoFactorState
 from shop.domain.users import EmailTaken, Role, User, UserStatus
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.types import utcnow
@@ -24,7 +24,7 @@ def _user(row: Any) -> User:
     return User(id=row.id, email=row.email, email_key=row.email_key, name=row.name,
                 roles=frozenset(Role(r) for r in row.roles), status=UserStatus(row.status),
                 created_at=row.created_at, email_verified_at=row.email_verified_at, phone=row.phone,
-                phone_verified_at=row.phone_verified_at)
+                phone_verified_at=row.phone_verified_at, totp_enabled_at=row.totp_enabled_at)
 
 
 class SqlUsers:
@@ -69,6 +69,40 @@ class SqlUsers:
         async with self._store.write() as conn:
             await conn.execute(update(users).where(users.c.id == user_id)
                                .values(roles=sorted(r.value for r in roles)))
+
+
+class SqlTwoFactorState:
+    """TwoFactorStore over the users store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def state(self, user_id: str) -> TwoFactorState | None:
+        async with self._store.read() as conn:
+            row = (await conn.execute(select(users.c.totp_secret, users.c.totp_enabled_at, users.c.totp_recovery)
+                                      .where(users.c.id == user_id))).first()
+        if row is None or row.totp_secret is None:
+            return None
+        return TwoFactorState(secret=row.totp_secret, enabled_at=row.totp_enabled_at,
+                              recovery_hashes=tuple(row.totp_recovery or ()))
+
+    async def save(self, user_id: str, state: TwoFactorState | None) -> None:
+        values = {"totp_secret": None, "totp_enabled_at": None, "totp_recovery": None} if state is None else {
+            "totp_secret": state.secret, "totp_enabled_at": state.enabled_at,
+            "totp_recovery": list(state.recovery_hashes)}
+        async with self._store.write() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+    async def use_recovery(self, user_id: str, code_hash: str) -> bool:
+        async with self._store.write() as conn:
+            row = (await conn.execute(select(users.c.totp_recovery).where(users.c.id == user_id)
+                                      .with_for_update())).first()
+            left = list(row.totp_recovery or ()) if row else []
+            if code_hash not in left:
+                return False
+            left.remove(code_hash)
+            await conn.execute(update(users).where(users.c.id == user_id).values(totp_recovery=left))
+            return True
 
 
 class SqlRefreshTokens:

@@ -25,6 +25,9 @@ users = Table(
     Column("email_verified_at", UTCDateTime, nullable=True),
     Column("phone_verified_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_enabled_at", UTCDateTime, nullable=True),
+    Column("totp_recovery", JSON, nullable=True),  # SHA-256 hashes of the unused recovery codes
 )
 
 credentials = Table(

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from shop.domain.users import User
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import Session
+from shop.services.two_factor import TwoFactor
 from shop.web.api.v1.schemas import Problem
 from shop.web.responses import JSON, iso
 from shop.web.security import Auth, CurrentUser
@@ -34,6 +35,20 @@ class Registration(_Input):
 class Credentials(_Input):
     email: str = Field(max_length=320)
     password: str = Field(max_length=256)
+    otp: str | None = Field(None, max_length=20, description="authenticator or recovery code, when 2FA is on")
+
+
+class CodeIn(_Input):
+    code: str = Field(min_length=6, max_length=20)
+
+
+class EnrolmentOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
 
 
 class RefreshTokenIn(_Input):
@@ -61,6 +76,7 @@ class UserOut(BaseModel):
     email_verified: bool
     phone: str | None
     phone_verified: bool
+    two_factor: bool
     created_at: datetime | None
 
 
@@ -74,6 +90,7 @@ class TokensOut(BaseModel):
 
 def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name, "roles": sorted(r.value for r in user.roles),
+            "two_factor": user.has_two_factor,
             "email_verified": user.email_verified_at is not None, "phone": user.phone,
             "phone_verified": user.phone_verified_at is not None, "created_at": iso(user.created_at)}
 
@@ -135,7 +152,8 @@ async def password_reset_confirm(body: PasswordResetConfirm, accounts: Accounts)
 @router.post("/auth/login", response_model=TokensOut, responses=_ERRORS)
 async def login(body: Credentials, request: Request, auth: Auth) -> Response:
     """Trade an e-mail and password for an access token and a refresh token."""
-    return _tokens(await auth.login(email=body.email, password=body.password, client=_client(request)))
+    return _tokens(await auth.login(email=body.email, password=body.password, client=_client(request),
+                                    otp=body.otp))
 
 
 @router.post("/auth/refresh", response_model=TokensOut, responses=_ERRORS)
@@ -155,3 +173,32 @@ async def logout(body: RefreshTokenIn, auth: Auth) -> Response:
 async def me(user: CurrentUser) -> Response:
     """The signed-in user."""
     return JSON(user_json(user), headers={"Cache-Control": "no-store"})
+
+
+def _two_factor(request: Request) -> TwoFactor:
+    service: TwoFactor = request.app.state.services.two_factor
+    return service
+
+
+Factor = Annotated[TwoFactor, Depends(_two_factor)]
+
+
+@router.post("/auth/2fa/setup", response_model=EnrolmentOut, responses=_ERRORS)
+async def two_factor_setup(user: CurrentUser, factor: Factor) -> Response:
+    """A new authenticator secret (and its otpauth:// URI for a QR code); confirm it with a first code."""
+    enrolment = await factor.begin(user)
+    return JSON({"secret": enrolment.secret, "otpauth_uri": enrolment.uri}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/auth/2fa/confirm", response_model=RecoveryCodesOut, responses=_ERRORS)
+async def two_factor_confirm(body: CodeIn, user: CurrentUser, factor: Factor) -> Response:
+    """Switch two-factor sign-in on; the recovery codes are shown this once."""
+    codes = await factor.confirm(user, body.code)
+    return JSON({"recovery_codes": codes}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/auth/2fa/disable", status_code=204, responses=_ERRORS)
+async def two_factor_disable(body: CodeIn, user: CurrentUser, factor: Factor) -> Response:
+    """Switch two-factor sign-in off with a current or recovery code."""
+    await factor.disable(user, body.code)
+    return Response(status_code=204)

@@ -1,0 +1,12 @@
+"""The time, passed in so that tests (and rules about expiry) can control it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
