@@ -23,9 +23,10 @@ _CACHE_CONTROL = (b"cache-control", b"no-cache")
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # as sent on a hit: x-cache included, built once
     body: bytes
     etag: bytes
+    not_modified: list[tuple[bytes, bytes]]
 
 
 class ResponseCache:
@@ -61,20 +62,19 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is not None:
             self.hits += 1
-            await self._answer(entry, scope, send, if_none_match, b"hit")
+            await self._answer(entry, scope, send, if_none_match)
             return
         self.misses += 1
         await self._fill(key, scope, receive, send, if_none_match)
 
-    async def _answer(self, entry: _Entry, scope: Scope, send: Send, if_none_match: bytes | None,
-                      state: bytes) -> None:
+    @staticmethod
+    async def _answer(entry: _Entry, scope: Scope, send: Send, if_none_match: bytes | None,
+                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
         if if_none_match is not None and (entry.etag in if_none_match or if_none_match.strip() == b"*"):
-            await send({"type": "http.response.start", "status": 304,
-                        "headers": [(b"etag", entry.etag), _CACHE_CONTROL, (b"x-cache", state)]})
+            await send({"type": "http.response.start", "status": 304, "headers": entry.not_modified})
             await send({"type": "http.response.body", "body": b""})
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*entry.headers, (b"x-cache", state)]})
+        await send({"type": "http.response.start", "status": 200, "headers": headers or entry.headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
 
     async def _fill(self, key: tuple[str, bytes], scope: Scope, receive: Receive, send: Send,
@@ -99,11 +99,13 @@ class ResponseCache:
             body = b"".join(chunks)
             etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
             headers = [(k, v) for k, v in start["headers"] if k not in (b"etag", b"cache-control")]
-            entry = _Entry(headers=[*headers, (b"etag", etag), _CACHE_CONTROL], body=body, etag=etag)
+            headers += [(b"etag", etag), _CACHE_CONTROL]
+            entry = _Entry(headers=[*headers, (b"x-cache", b"hit")], body=body, etag=etag,
+                           not_modified=[(b"etag", etag), _CACHE_CONTROL, (b"x-cache", b"hit")])
             if generation == self._generation and scope["method"] == "GET":
                 if len(self._entries) >= self._max:
                     self._entries.pop(next(iter(self._entries)))
                 self._entries[key] = entry
-            await self._answer(entry, scope, send, if_none_match, b"miss")
+            await self._answer(entry, scope, send, if_none_match, [*headers, (b"x-cache", b"miss")])
 
         await self.app(scope, receive, capture)
