@@ -46,15 +46,15 @@ def build_two_factor(settings: Settings, databases: Databases) -> TwoFactor:
                      issuer=settings.shop_name)
 
 
-def build_auth(settings: Settings, databases: Databases) -> AuthService:
+def build_auth(settings: Settings, databases: Databases, *, two_factor: TwoFactor | None = None) -> AuthService:
     users = databases.store("users")
     return AuthService(
-        second_factor=build_two_factor(settings, databases),
         users=SqlUsers(users), refresh_tokens=SqlRefreshTokens(users), hasher=Argon2Passwords(),
         access=JwtAccessTokens(settings.signing_secret(), ttl_seconds=settings.access_token_seconds),
         throttle=AttemptThrottle({"account": settings.login_limit_account, "client": settings.login_limit_client},
                                  redis_url=settings.redis_url),
-        refresh_ttl=timedelta(days=settings.refresh_token_days))
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+        second_factor=two_factor or build_two_factor(settings, databases))
 
 
 def build_mail_sender(settings: Settings) -> MailSender:
@@ -99,9 +99,10 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     watcher.subscribe(catalog_store.catalog_changed)
     watcher.subscribe(catalog.catalog_changed)
     probes = [SqlStoreProbe(databases, store) for store in STORES]
-    return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases),
-                        accounts=build_account_flows(settings, databases),
-                        two_factor=build_two_factor(settings, databases),
+    two_factor = build_two_factor(settings, databases)
+    return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases,
+                                                                              two_factor=two_factor),
+                        accounts=build_account_flows(settings, databases), two_factor=two_factor,
                         catalog_version=watcher, stores=probes, close=databases.dispose)
 
 
