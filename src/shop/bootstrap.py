@@ -12,6 +12,7 @@ from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlTwoFactorState, SqlUsers
+from shop.infrastructure.db.users.phone_codes import SqlPhoneCodes
 from shop.infrastructure.email.files import FileMailSender
 from shop.infrastructure.email.message import Sender
 from shop.infrastructure.email.queue import OutboxMailQueue
@@ -21,12 +22,16 @@ from shop.infrastructure.security.passwords import Argon2Passwords
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
 from shop.infrastructure.security.totp import PyOtpPasswords
+from shop.infrastructure.sms.files import FileSmsSender
+from shop.infrastructure.sms.gateway import GatewayConfig, HttpSmsGateway
+from shop.infrastructure.sms.numbers import LibPhoneNumbers
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.email_delivery import MailSender, deliver_due
+from shop.services.phone_verification import PhoneVerification, SmsSender
 from shop.services.shop import ShopServices
 from shop.services.two_factor import TwoFactor
 from shop.web.app import ASGIApp, create_app
@@ -89,6 +94,27 @@ def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awa
     return deliver
 
 
+def build_sms_sender(settings: Settings) -> SmsSender:
+    if settings.sms_backend == "file":
+        return FileSmsSender(settings.var_dir / "sms", sender=settings.sms_from or settings.shop_name)
+    token = settings.sms_token.get_secret_value() if settings.sms_token else ""
+    # GatewayConfig raises ValueError naming what is missing (account/token/from) or an http:// non-local URL
+    return HttpSmsGateway(GatewayConfig(account=settings.sms_account or "", token=token,
+                                        sender=settings.sms_from or "", base_url=settings.sms_base_url,
+                                        timeout=settings.sms_timeout))
+
+
+def build_phone_verification(settings: Settings, databases: Databases) -> PhoneVerification:
+    users = databases.store("users")
+    return PhoneVerification(
+        codes=SqlPhoneCodes(users), users=SqlUsers(users),
+        numbers=LibPhoneNumbers(default_region=settings.sms_default_region, regions=settings.sms_regions or None),
+        sms=build_sms_sender(settings),
+        throttle=AttemptThrottle({"sms-number": settings.sms_limit_number, "sms-user": settings.sms_limit_user},
+                                 redis_url=settings.redis_url),
+        key=settings.signing_secret(), shop_name=settings.shop_name)
+
+
 def build_services(settings: Settings, databases: Databases | None = None) -> ShopServices:
     databases = databases or build_databases(settings)
     catalog_store = build_catalog(settings, databases)
@@ -103,6 +129,7 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases,
                                                                               two_factor=two_factor),
                         accounts=build_account_flows(settings, databases), two_factor=two_factor,
+                        phone=build_phone_verification(settings, databases),
                         catalog_version=watcher, stores=probes, close=databases.dispose)
 
 

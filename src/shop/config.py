@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     smtp_tls: bool = Field(False, description="TLS from the first byte (port 465) instead of STARTTLS")
     smtp_timeout: float = Field(30.0, gt=0)
 
+    sms_backend: Literal["file", "http"] = Field("file", description="file: text files in var/sms (development)")
+    sms_base_url: str = Field("https://api.twilio.com/2010-04-01", description="Twilio-style REST API root")
+    sms_account: str | None = None
+    sms_token: SecretStr | None = None
+    sms_from: str | None = Field(None, description="sending number (E.164) or sender id")
+    sms_timeout: float = Field(10.0, gt=0)
+    sms_default_region: str | None = Field(None, pattern=r"^[A-Za-z]{2}$", description="lets people omit +country")
+    sms_regions: list[str] = Field(default_factory=list, description='countries texts may go to, e.g. ["DE"]')
+    sms_limit_number: str = Field("3/hour", description="texts per phone number")
+    sms_limit_user: str = Field("3/hour", description="texts per user")
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int | None = Field(None, ge=1, le=256, description="default: one per CPU core")

@@ -93,6 +93,8 @@ class UserRepository(Protocol):
 
     async def mark_email_verified(self, user_id: str, *, at: datetime) -> None: ...
 
+    async def set_phone(self, user_id: str, phone: str | None, *, verified_at: datetime | None) -> None: ...
+
 
 class RefreshTokenStore(Protocol):
     """Refresh tokens, kept only as hashes, grouped in families that begin at a login."""

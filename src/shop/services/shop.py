@@ -10,6 +10,7 @@ from shop.services.auth import AuthService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
+from shop.services.phone_verification import PhoneVerification
 from shop.services.ports import StoreProbe
 from shop.services.two_factor import TwoFactor
 
@@ -21,6 +22,7 @@ class ShopServices:
     auth: AuthService
     accounts: AccountFlows
     two_factor: TwoFactor
+    phone: PhoneVerification
     catalog_version: CatalogVersionWatcher
     stores: Sequence[StoreProbe]
     close: Callable[[], Awaitable[None]]

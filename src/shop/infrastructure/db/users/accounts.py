@@ -70,6 +70,11 @@ class SqlUsers:
             await conn.execute(update(users).where(users.c.id == user_id)
                                .values(roles=sorted(r.value for r in roles)))
 
+    async def set_phone(self, user_id: str, phone: str | None, *, verified_at: datetime | None) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id)
+                               .values(phone=phone, phone_verified_at=verified_at))
+
 
 class SqlTwoFactorState:
     """TwoFactorStore over the users store."""

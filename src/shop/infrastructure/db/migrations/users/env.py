@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import shop.infrastructure.db.users.phone_codes  # noqa: F401  (its table joins the store's metadata)
 from shop.infrastructure.db.users.tables import metadata
 
 connection = context.config.attributes["connection"]
