@@ -6,7 +6,6 @@ Open one with any mail client, or `python -m email` tools; nothing leaves the ma
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from email.policy import SMTP
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from shop.domain.messages import Email
 from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.email.message import Sender, build_message
+from shop.infrastructure.private_files import write_private
 from shop.services.email_delivery import DeliveryFailed
 
 
@@ -26,18 +26,6 @@ class FileMailSender:
         data = build_message(email, self._sender).as_bytes(policy=SMTP)
         name = f"{utcnow():%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}.eml"
         try:
-            await asyncio.to_thread(self._write, self.directory / name, data)
+            await asyncio.to_thread(write_private, self.directory / name, data)
         except OSError as exc:
             raise DeliveryFailed(f"cannot write to {self.directory}: {exc.strerror or type(exc).__name__}") from None
-
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        # written aside and renamed, so a reader never sees half a message
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part")
-        # readable by the shop's user only: a message may hold a sign-in or password-reset link
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        partial.replace(path)

@@ -6,7 +6,6 @@ first response line, with the password scrubbed from that line in case a server 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -15,18 +14,10 @@ import aiosmtplib
 
 from shop.domain.messages import Email
 from shop.infrastructure.email.message import Sender, build_message
+from shop.infrastructure.network import is_loopback
 from shop.services.email_delivery import DeliveryFailed
 
 log = logging.getLogger(__name__)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +39,7 @@ class SmtpConfig:
         if self.timeout <= 0:
             raise ValueError("SMTP: the timeout must be positive")
         if (self.username or self.password) and not (self.starttls or self.implicit_tls) \
-                and not _is_loopback(self.host):
+                and not is_loopback(self.host):
             raise ValueError("SMTP: a password would cross the network unencrypted; enable STARTTLS or TLS")
 
 

@@ -7,26 +7,17 @@ the HTTP status and the gateway's numeric error code only.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from shop.infrastructure.network import is_loopback
 from shop.services.phone_verification import SmsNotSent
 
 log = logging.getLogger(__name__)
 TWILIO = "https://api.twilio.com/2010-04-01"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +32,7 @@ class GatewayConfig:
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("SMS gateway: the base URL must be an http(s) URL")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("SMS gateway: the token would cross the network unencrypted; use an https URL")
         if not self.account or not self.token or not self.sender:
             raise ValueError("SMS gateway: the account, the token and the sender are all needed")
