@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,11 @@ from tests.conftest import open_client
 from tests.e2e.test_api_catalog_admin import PASSWORD, _account, _new
 
 PROBLEM = "application/problem+json"
+
+
+def _next(secret: str) -> str:
+    """The code of the next 30-second step: still accepted (one step of drift), and not used yet."""
+    return pyotp.TOTP(secret).at(time.time() + 30)
 
 
 async def _login(client: httpx.AsyncClient, email: str, **extra: str) -> httpx.Response:
@@ -46,7 +52,11 @@ async def test_a_customer_turns_on_two_factor_and_then_needs_a_code(client: http
     assert missing.status_code == 401 and missing.headers["content-type"] == PROBLEM
     assert missing.json()["type"] == "urn:shop:problem:otp-required" and missing.json()["errors"][0]["field"] == "otp"
     assert (await _login(client, email, otp="123456")).status_code == 401
-    assert (await _login(client, email, otp=pyotp.TOTP(secret).now())).status_code == 200
+    assert (await _login(client, email, otp=pyotp.TOTP(secret).now())).status_code == 401, \
+        "the confirmation code of this 30-second step was already used"
+    next_code = _next(secret)
+    assert (await _login(client, email, otp=next_code)).status_code == 200
+    assert (await _login(client, email, otp=next_code)).status_code == 401, "a code works once"
     # a recovery code works once
     assert (await _login(client, email, otp=recovery[0])).status_code == 200
     assert (await _login(client, email, otp=recovery[0])).status_code == 401
@@ -59,7 +69,7 @@ async def test_two_factor_is_switched_off_only_with_a_code(client: httpx.AsyncCl
     secret, _, bearer = await _enrol(client, email)
     assert (await client.post("/api/v1/auth/2fa/disable", json={"code": "999999"}, headers=bearer)
             ).status_code == 401
-    assert (await client.post("/api/v1/auth/2fa/disable", json={"code": pyotp.TOTP(secret).now()}, headers=bearer)
+    assert (await client.post("/api/v1/auth/2fa/disable", json={"code": _next(secret)}, headers=bearer)
             ).status_code == 204
     assert (await _login(client, email)).status_code == 200
 
@@ -78,7 +88,7 @@ async def test_staff_can_be_required_to_use_two_factor(strict_client: httpx.Asyn
     refused = await strict_client.post("/api/v1/products", json=_new(), headers=bearer)
     assert refused.status_code == 403 and "two-factor" in refused.json()["detail"]
     secret, _, _ = await _enrol(strict_client, email)
-    token = (await _login(strict_client, email, otp=pyotp.TOTP(secret).now())).json()["access_token"]
+    token = (await _login(strict_client, email, otp=_next(secret))).json()["access_token"]
     allowed = await strict_client.post("/api/v1/products", json=_new(),
                                        headers={"Authorization": f"Bearer {token}"})
     assert allowed.status_code == 201, allowed.text

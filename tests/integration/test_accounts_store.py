@@ -100,3 +100,18 @@ async def test_revoking_a_user_ends_every_session_of_theirs(databases: Databases
         hashes.append(token.token_hash)
     await tokens.revoke_user(owner.id, now=NOW)
     assert {(await tokens.consume(h, now=NOW)).outcome for h in hashes} == {Outcome.REUSED}
+
+
+async def test_a_one_time_code_step_is_used_once_even_by_racing_logins(databases: Databases) -> None:
+    from shop.domain.sessions import TwoFactorState
+    from shop.infrastructure.db.users.accounts import SqlTwoFactorState
+
+    users, factors = SqlUsers(databases.store("users")), SqlTwoFactorState(databases.store("users"))
+    owner = _user("otp@example.com")
+    await users.add(owner, password_hash="h")
+    await factors.save(owner.id, TwoFactorState(secret="S" * 32, enabled_at=NOW, last_step=100))
+    assert not await factors.use_step(owner.id, 100) and not await factors.use_step(owner.id, 99)
+    results = await asyncio.gather(*(factors.use_step(owner.id, 101) for _ in range(6)))
+    assert results.count(True) == 1
+    state = await factors.state(owner.id)
+    assert state is not None and state.last_step == 101

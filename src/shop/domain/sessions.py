@@ -36,3 +36,4 @@ class TwoFactorState:
     secret: str
     enabled_at: datetime | None = None
     recovery_hashes: tuple[str, ...] = ()
+    last_step: int | None = None  # the time step of the last code used: no code works twice

@@ -44,12 +44,13 @@ class TwoFactor:
     async def confirm(self, user: User, code: str) -> list[str]:
         """Switch 2FA on with a first code from the app; returns recovery codes, shown this once."""
         state = await self._store.state(user.id)
-        if state is None or state.enabled_at is not None or not self._otp.verify(state.secret, code,
-                                                                                 now=self._clock()):
+        step = self._otp.verify(state.secret, code, now=self._clock()) if state is not None else None
+        if state is None or state.enabled_at is not None or step is None:
             raise InvalidCredentials()
         codes = ["-".join(secrets.token_hex(4)[i:i + 4] for i in (0, 4)) for _ in range(RECOVERY_CODES)]
         await self._store.save(user.id, TwoFactorState(secret=state.secret, enabled_at=self._clock(),
-                                                       recovery_hashes=tuple(_hash(c) for c in codes)))
+                                                       recovery_hashes=tuple(_hash(c) for c in codes),
+                                                       last_step=step))
         return codes
 
     async def check(self, user: User, code: str) -> bool:
@@ -57,8 +58,9 @@ class TwoFactor:
         state = await self._store.state(user.id)
         if state is None or state.enabled_at is None:
             return False
-        if self._otp.verify(state.secret, code, now=self._clock()):
-            return True
+        step = self._otp.verify(state.secret, code, now=self._clock())
+        if step is not None:
+            return await self._store.use_step(user.id, step)  # a code seen before is refused
         return await self._store.use_recovery(user.id, _hash(code))
 
     async def disable(self, user: User, code: str) -> None:

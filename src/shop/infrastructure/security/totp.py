@@ -1,7 +1,9 @@
-"""OneTimePasswords with pyotp: 6 digits, 30-second steps, one step of clock drift allowed either way."""
+"""OneTimePasswords with pyotp: 6 digits, 30-second steps, one step of clock drift allowed either way; the step a
+code belongs to is returned so that a code can be refused when it is used a second time."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 
 import pyotp
@@ -14,8 +16,13 @@ class PyOtpPasswords:
     def provisioning_uri(self, secret: str, *, account: str, issuer: str) -> str:
         return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=issuer)
 
-    def verify(self, secret: str, code: str, *, now: datetime) -> bool:
+    def verify(self, secret: str, code: str, *, now: datetime) -> int | None:
         code = code.strip().replace(" ", "")
         if not (len(code) == 6 and code.isdigit()):
-            return False
-        return pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+            return None
+        totp = pyotp.TOTP(secret)
+        step = totp.timecode(now)
+        for candidate in (step, step - 1, step + 1):
+            if hmac.compare_digest(totp.generate_otp(candidate), code):
+                return candidate
+        return None

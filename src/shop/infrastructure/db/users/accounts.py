@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shop.domain.sessions import Consumed, Outcome, RefreshToken, TwoFactorState
@@ -84,19 +84,27 @@ class SqlTwoFactorState:
 
     async def state(self, user_id: str) -> TwoFactorState | None:
         async with self._store.read() as conn:
-            row = (await conn.execute(select(users.c.totp_secret, users.c.totp_enabled_at, users.c.totp_recovery)
-                                      .where(users.c.id == user_id))).first()
+            row = (await conn.execute(select(users.c.totp_secret, users.c.totp_enabled_at, users.c.totp_recovery,
+                                             users.c.totp_last_step).where(users.c.id == user_id))).first()
         if row is None or row.totp_secret is None:
             return None
         return TwoFactorState(secret=row.totp_secret, enabled_at=row.totp_enabled_at,
-                              recovery_hashes=tuple(row.totp_recovery or ()))
+                              recovery_hashes=tuple(row.totp_recovery or ()), last_step=row.totp_last_step)
 
     async def save(self, user_id: str, state: TwoFactorState | None) -> None:
-        values = {"totp_secret": None, "totp_enabled_at": None, "totp_recovery": None} if state is None else {
-            "totp_secret": state.secret, "totp_enabled_at": state.enabled_at,
-            "totp_recovery": list(state.recovery_hashes)}
+        values = {"totp_secret": None, "totp_enabled_at": None, "totp_recovery": None, "totp_last_step": None} \
+            if state is None else {"totp_secret": state.secret, "totp_enabled_at": state.enabled_at,
+                                   "totp_recovery": list(state.recovery_hashes), "totp_last_step": state.last_step}
         async with self._store.write() as conn:
             await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+    async def use_step(self, user_id: str, step: int) -> bool:
+        async with self._store.write() as conn:
+            # conditional, so two logins racing with the same code cannot both pass
+            used = await conn.execute(update(users).where(
+                users.c.id == user_id, or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step))
+                .values(totp_last_step=step))
+            return bool(used.rowcount == 1)
 
     async def use_recovery(self, user_id: str, code_hash: str) -> bool:
         async with self._store.write() as conn:

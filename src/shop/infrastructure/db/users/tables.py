@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, MetaData, String, Table
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, MetaData, String, Table
 
 from shop.infrastructure.db.types import UTCDateTime
 
@@ -28,6 +28,7 @@ users = Table(
     Column("totp_secret", String(64), nullable=True),
     Column("totp_enabled_at", UTCDateTime, nullable=True),
     Column("totp_recovery", JSON, nullable=True),  # SHA-256 hashes of the unused recovery codes
+    Column("totp_last_step", BigInteger, nullable=True),  # the 30-second step of the last code used
 )
 
 credentials = Table(

@@ -19,10 +19,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("totp_secret", sa.String(64), nullable=True))
         batch.add_column(sa.Column("totp_enabled_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("totp_recovery", sa.JSON, nullable=True))
+        batch.add_column(sa.Column("totp_last_step", sa.BigInteger, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("users") as batch:
+        batch.drop_column("totp_last_step")
         batch.drop_column("totp_recovery")
         batch.drop_column("totp_enabled_at")
         batch.drop_column("totp_secret")
