@@ -19,6 +19,7 @@ from shop.domain.users import (
     SecondFactorRequired,
     TooManyAttempts,
 )
+from shop.services.phone_verification import SmsNotSent
 from shop.services.ports import StoreUnavailable
 from shop.web.responses import dumps
 from shop.web.security import NotAllowed
@@ -85,6 +86,12 @@ async def _throttled(_: Request, exc: Exception) -> Response:
     return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
+async def _sms_not_sent(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SmsNotSent)
+    log.warning("verification text not sent: %s", exc.reason)
+    return problem(503, "the text message could not be sent; try again shortly", headers={"Retry-After": "30"})
+
+
 async def _domain(_: Request, exc: Exception) -> Response:
     return problem(409, str(exc))
 
@@ -119,4 +126,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(SmsNotSent, _sms_not_sent)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from shop.domain.users import User
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import Session
 from shop.services.two_factor import TwoFactor
-from shop.web.api.v1.schemas import Problem
+from shop.web.api.v1.schemas import Problem, StrictInput
 from shop.web.responses import JSON, iso
 from shop.web.security import Auth, CurrentUser
 
@@ -22,23 +22,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 409: {"mode
                                             422: {"model": Problem}, 429: {"model": Problem}}
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=1000)
-
-
-class Registration(_Input):
+class Registration(StrictInput):
     email: str = Field(max_length=320, examples=["ada@example.com"])
     password: str = Field(max_length=256)
     name: str = Field("", max_length=200)
 
 
-class Credentials(_Input):
+class Credentials(StrictInput):
     email: str = Field(max_length=320)
     password: str = Field(max_length=256)
     otp: str | None = Field(None, max_length=20, description="authenticator or recovery code, when 2FA is on")
 
 
-class CodeIn(_Input):
+class CodeIn(StrictInput):
     code: str = Field(min_length=6, max_length=20)
 
 
@@ -51,19 +47,19 @@ class RecoveryCodesOut(BaseModel):
     recovery_codes: list[str]
 
 
-class RefreshTokenIn(_Input):
+class RefreshTokenIn(StrictInput):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class TokenIn(_Input):
+class TokenIn(StrictInput):
     token: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-class PasswordResetRequest(_Input):
+class PasswordResetRequest(StrictInput):
     email: str = Field(max_length=320)
 
 
-class PasswordResetConfirm(_Input):
+class PasswordResetConfirm(StrictInput):
     token: Annotated[str, Field(min_length=1, max_length=2000)]
     password: str = Field(max_length=256)
 

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.responses import Response
 
 from shop.domain.catalog import Image
 from shop.services.catalog_admin import CatalogAdmin, ProductDraft, VariantDraft
 from shop.web.api.v1.catalog import product_json
-from shop.web.api.v1.schemas import Problem, ProductOut
+from shop.web.api.v1.schemas import Problem, ProductOut, StrictInput
 from shop.web.responses import JSON
 from shop.web.security import Admin, Staff
 
@@ -20,17 +20,12 @@ router = APIRouter(prefix="/api/v1", tags=["catalogue (staff)"])
 _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401, 403, 404, 409, 422)}
 
 
-class _Strict(BaseModel):
-    # fields nobody may set (ids, derived prices, the in-stock flag, timestamps) are refused, not ignored
-    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
-
-
-class ImageIn(_Strict):
+class ImageIn(StrictInput):
     url: str = Field(max_length=1000, pattern=r"^(/|https://)\S+$")
     alt: str = Field("", max_length=300)
 
 
-class VariantIn(_Strict):
+class VariantIn(StrictInput):
     sku: str = Field(max_length=64, examples=["TEE-BLK-M"])
     price: str = Field(max_length=20, examples=["19.99"], description="a decimal as text, in the shop's currency")
     options: dict[str, Annotated[str, Field(max_length=100)]] = Field(default_factory=dict, max_length=10)
@@ -38,7 +33,7 @@ class VariantIn(_Strict):
     stock: int | None = Field(None, ge=0, le=1_000_000, description="units on hand; omitted: unchanged")
 
 
-class ProductIn(_Strict):
+class ProductIn(StrictInput):
     title: str | None = Field(None, max_length=200)
     slug: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=10_000)

@@ -6,35 +6,28 @@ a number that cannot take texts is a 422 naming `phone`; a fourth text within th
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from shop.services.phone_verification import PhoneVerification, SmsNotSent
+from shop.services.phone_verification import PhoneVerification
 from shop.web.api.v1.auth import UserOut, user_json
-from shop.web.api.v1.schemas import Problem
-from shop.web.problems import problem
+from shop.web.api.v1.schemas import Problem, StrictInput
 from shop.web.responses import JSON, iso
 from shop.web.security import CurrentUser
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 422: {"model": Problem},
                                             429: {"model": Problem}, 503: {"model": Problem}}
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=1000)
-
-
-class PhoneIn(_Input):
+class PhoneIn(StrictInput):
     phone: str = Field(max_length=40, examples=["+49 1512 3456789"], description="in international form")
 
 
-class PhoneCodeIn(_Input):
+class PhoneCodeIn(StrictInput):
     code: str = Field(max_length=20, examples=["123456"], description="the six digits from the text message")
 
 
@@ -54,11 +47,7 @@ Phones = Annotated[PhoneVerification, Depends(_phone_verification)]
 @router.post("/auth/phone", status_code=202, response_model=CodeSentOut, responses=_ERRORS)
 async def send_phone_code(body: PhoneIn, user: CurrentUser, phones: Phones) -> Response:
     """Text a six-digit code to the number; send it to /auth/phone/verify within ten minutes."""
-    try:
-        sent = await phones.send_code(user, body.phone)
-    except SmsNotSent as exc:
-        log.warning("verification text not sent: %s", exc.reason)
-        return problem(503, "the text message could not be sent; try again shortly", headers={"Retry-After": "30"})
+    sent = await phones.send_code(user, body.phone)
     return JSON({"phone": sent.phone, "expires_at": iso(sent.expires_at)}, status_code=202,
                 headers={"Cache-Control": "no-store"})
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictInput(BaseModel):
+    """A request body: unknown fields (ids, derived values, roles) are refused with a 422, never ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
 
 
 class MoneyOut(BaseModel):
