@@ -93,7 +93,8 @@ async def demo_settings(backend: str, db_factory: DatabaseFactory) -> Settings:
 
 async def open_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_asgi_app(settings)
-    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
+    # generous timeouts: on a busy CI machine a MariaDB pool can take seconds to close
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:  # type: ignore[arg-type]
         transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
             yield client

@@ -37,7 +37,10 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            await services.close()
+            # a stuck connection must not keep a stopping worker alive
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await services.close()
 
     app = FastAPI(title="shop", version=shop.__version__, default_response_class=JSON, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
