@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from shop.config import STORES, Settings
+from shop.domain.money import Money
+from shop.domain.pricing import ShippingKind, ShippingMethod, TaxTable
 from shop.infrastructure.db.engines import Databases, SqlStoreProbe
+from shop.infrastructure.db.main.carts import SqlCarts, SqlVouchers
+from shop.infrastructure.db.main.idempotency import SqlIdempotency
+from shop.infrastructure.db.main.orders import SqlMainUnitOfWork, SqlOrders
 from shop.infrastructure.db.main.outbox import SqlOutbox
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.posts.catalog import SqlCatalog
@@ -18,6 +25,8 @@ from shop.infrastructure.email.message import Sender
 from shop.infrastructure.email.queue import OutboxMailQueue
 from shop.infrastructure.email.rendering import JinjaMailTemplates
 from shop.infrastructure.email.smtp import SmtpConfig, SmtpSender
+from shop.infrastructure.payments.stripe import StripeConfig, StripeGateway
+from shop.infrastructure.payments.test_gateway import TestGateway
 from shop.infrastructure.security.passwords import Argon2Passwords
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
@@ -27,13 +36,20 @@ from shop.infrastructure.sms.gateway import GatewayConfig, HttpSmsGateway
 from shop.infrastructure.sms.numbers import LibPhoneNumbers
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
+from shop.services.cart import CartService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
+from shop.services.checkout import CheckoutService, Pricing
+from shop.services.commerce_jobs import CommerceJobs
 from shop.services.email_delivery import MailSender, deliver_due
+from shop.services.idempotency import Idempotency
+from shop.services.orders import OrderService
+from shop.services.payment_gateway import PaymentGateway
 from shop.services.phone_verification import PhoneVerification, SmsSender
 from shop.services.shop import ShopServices
 from shop.services.two_factor import TwoFactor
+from shop.services.vouchers import Vouchers
 from shop.web.app import ASGIApp, create_app
 
 
@@ -82,16 +98,67 @@ def build_account_flows(settings: Settings, databases: Databases) -> AccountFlow
 
 
 def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awaitable[int]]:
-    """One round of e-mail delivery for `shop worker`: how many jobs it handled."""
+    """One round of `shop worker`: e-mail delivery, then the commerce jobs; how many jobs it handled."""
     outbox, sender = SqlOutbox(databases.store("main")), build_mail_sender(settings)
     send_time = timedelta(seconds=settings.smtp_timeout)
     lease = max(timedelta(seconds=60), 4 * send_time)  # room for a few slow sends per claim
+    commerce = build_commerce(settings, databases)
+    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, idempotency=commerce.idempotency)
 
     async def deliver() -> int:
         report = await deliver_due(outbox=outbox, sender=sender, now=utcnow, lease=lease, send_time=send_time)
-        return report.claimed
+        return report.claimed + await jobs.run_once()
 
     return deliver
+
+
+def build_pricing(settings: Settings) -> Pricing:
+    currency = settings.currency
+    methods = [ShippingMethod(
+        code=m.code, name=m.name, kind=ShippingKind(m.kind), price=Money(m.price, currency),
+        bands=tuple((grams, Money(price, currency)) for grams, price in m.bands),
+        free_above=Money(m.free_above, currency) if m.free_above is not None else None,
+        countries=frozenset(c.upper() for c in m.countries)) for m in settings.shipping_methods]
+    taxes = TaxTable(rates={k.upper(): v for k, v in settings.tax_rates.items()}, default=settings.default_tax_rate,
+                     prices_include_tax=settings.prices_include_tax)
+    return Pricing(methods=methods, taxes=taxes, currency=currency)
+
+
+def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
+    """The configured gateway only: a live shop must not accept the test gateway's webhooks."""
+    if settings.payment_gateway == "stripe":
+        if settings.stripe_secret_key is None or settings.stripe_webhook_secret is None:
+            raise ValueError("payments: SHOP_STRIPE_SECRET_KEY and SHOP_STRIPE_WEBHOOK_SECRET are needed for Stripe")
+        return {"stripe": StripeGateway(StripeConfig(
+            secret_key=settings.stripe_secret_key.get_secret_value(),
+            webhook_secret=settings.stripe_webhook_secret.get_secret_value(), base_url=settings.stripe_base_url,
+            return_url=settings.stripe_return_url))}
+    secret = settings.payment_webhook_secret.get_secret_value() if settings.payment_webhook_secret else \
+        hmac.new(settings.signing_secret().encode(), b"test-gateway-webhooks", hashlib.sha256).hexdigest()
+    return {"test": TestGateway(webhook_secret=secret, public_url=settings.public_url)}
+
+
+class Commerce:
+    """The commerce services over one set of databases."""
+
+    def __init__(self, settings: Settings, databases: Databases, *, catalog: SqlCatalog | None = None) -> None:
+        main = databases.store("main")
+        catalog = catalog or build_catalog(settings, databases)
+        units, carts, vouchers = SqlMainUnitOfWork(main), SqlCarts(main), SqlVouchers(main)
+        gateways = build_gateways(settings)
+        self.carts = CartService(carts=carts, vouchers=vouchers, catalog=catalog, stock=SqlStock(main),
+                                 currency=settings.currency)
+        self.checkout = CheckoutService(
+            units=units, carts=carts, vouchers=vouchers, catalog=catalog, gateway=next(iter(gateways.values())),
+            pricing=build_pricing(settings), templates=JinjaMailTemplates(shop_name=settings.shop_name),
+            public_url=settings.public_url, reservation=timedelta(minutes=settings.reservation_minutes))
+        self.orders = OrderService(reader=SqlOrders(main), units=units, checkout=self.checkout, gateways=gateways)
+        self.vouchers = Vouchers(repository=vouchers, currency=settings.currency)
+        self.idempotency = Idempotency(SqlIdempotency(main))
+
+
+def build_commerce(settings: Settings, databases: Databases, *, catalog: SqlCatalog | None = None) -> Commerce:
+    return Commerce(settings, databases, catalog=catalog)
 
 
 def build_sms_sender(settings: Settings) -> SmsSender:
@@ -126,11 +193,14 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     watcher.subscribe(catalog.catalog_changed)
     probes = [SqlStoreProbe(databases, store) for store in STORES]
     two_factor = build_two_factor(settings, databases)
+    commerce = build_commerce(settings, databases, catalog=catalog_store)
     return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases,
                                                                               two_factor=two_factor),
                         accounts=build_account_flows(settings, databases), two_factor=two_factor,
-                        phone=build_phone_verification(settings, databases),
-                        catalog_version=watcher, stores=probes, close=databases.dispose)
+                        phone=build_phone_verification(settings, databases), carts=commerce.carts,
+                        checkout=commerce.checkout, orders=commerce.orders, vouchers=commerce.vouchers,
+                        idempotency=commerce.idempotency, catalog_version=watcher, stores=probes,
+                        close=databases.dispose)
 
 
 def create_asgi_app(settings: Settings | None = None) -> ASGIApp:

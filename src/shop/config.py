@@ -4,15 +4,39 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORES = ("main", "users", "posts")
+
+_DEFAULT_TAX_RATES = {"DE": "0.19", "AT": "0.20", "FR": "0.20", "NL": "0.21", "BE": "0.21", "IT": "0.22",
+                      "ES": "0.21", "GB": "0.20", "US-CA": "0.0725", "US-NY": "0.04"}
+_DEFAULT_SHIPPING = [
+    {"code": "standard", "name": "Standard delivery (3-5 days)", "kind": "flat", "price": "4.90",
+     "free_above": "50.00"},
+    {"code": "express", "name": "Express (next day, by weight)", "kind": "weight", "price": "9.90",
+     "bands": [[2000, "9.90"], [10000, "14.90"], [30000, "29.90"]]},
+]
+
+
+class ShippingMethodConfig(BaseModel):
+    """One shipping method as configured (JSON in SHOP_SHIPPING_METHODS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["flat", "weight"] = "flat"
+    price: Decimal = Field(ge=0)
+    bands: list[tuple[int, Decimal]] = Field(default_factory=list, description="[[up to grams, price], ...]")
+    free_above: Decimal | None = Field(None, ge=0)
+    countries: list[str] = Field(default_factory=list, description="ISO codes it ships to; empty: everywhere")
 
 
 def mask_url(url: str) -> str:
@@ -72,6 +96,23 @@ class Settings(BaseSettings):
     sms_regions: list[str] = Field(default_factory=list, description='countries texts may go to, e.g. ["DE"]')
     sms_limit_number: str = Field("3/hour", description="texts per phone number")
     sms_limit_user: str = Field("3/hour", description="texts per user")
+
+    prices_include_tax: bool = Field(True, description="catalogue prices include tax (EU style) or not (US style)")
+    tax_rates: dict[str, Decimal] = Field(
+        default_factory=lambda: {k: Decimal(v) for k, v in _DEFAULT_TAX_RATES.items()},
+        description='tax rate per country or country-region, e.g. {"DE": "0.19", "US-CA": "0.0725"}')
+    default_tax_rate: Decimal = Field(Decimal(0), ge=0, lt=1, description="for countries not in tax_rates")
+    shipping_methods: list[ShippingMethodConfig] = Field(
+        default_factory=lambda: [ShippingMethodConfig(**m) for m in _DEFAULT_SHIPPING],  # type: ignore[arg-type]
+        description="flat or weight-banded shipping prices, optionally free above an order value")
+    reservation_minutes: int = Field(15, ge=1, le=24 * 60, description="how long checkout holds stock unpaid")
+    payment_gateway: Literal["test", "stripe"] = Field("test", description="test: Stripe-like test card tokens")
+    payment_webhook_secret: SecretStr | None = Field(None, description="signs test-gateway webhooks; default: "
+                                                                       "derived from secret_key")
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_base_url: str = "https://api.stripe.com"
+    stripe_return_url: str | None = Field(None, description="where Stripe sends a customer after 3-D Secure")
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

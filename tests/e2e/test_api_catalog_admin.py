@@ -108,6 +108,9 @@ async def test_customers_and_strangers_cannot_touch_the_catalogue(client: httpx.
     ({"category": "no-such-category"}, "category"),
     ({"slug": "Bad Slug!"}, "slug"),
     ({"images": [{"url": "javascript:alert(1)"}]}, "images.0.url"),
+    ({"variants": [{"sku": "LOW-1", "price": "1", "weight_grams": -1}]}, "variants.0.weight_grams"),
+    ({"variants": [{"sku": "LOW-1", "price": "1", "weight_grams": 2_000_000}]}, "variants.0.weight_grams"),
+    ({"variants": [{"sku": "LOW-1", "price": "1", "weight_grams": "abc"}]}, "variants.0.weight_grams"),
 ])
 async def test_bad_product_input_gets_a_problem_naming_the_field(
         client: httpx.AsyncClient, tokens: dict[Role, dict[str, str]], change: dict[str, object], field: str) -> None:
@@ -115,6 +118,27 @@ async def test_bad_product_input_gets_a_problem_naming_the_field(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
     assert field in {e["field"] for e in response.json()["errors"]}
+
+
+async def test_staff_set_a_shipping_weight_that_the_product_then_shows(
+        client: httpx.AsyncClient, tokens: dict[Role, dict[str, str]]) -> None:
+    body = _new()
+    variants = body["variants"]
+    assert isinstance(variants, list)
+    variants[0]["weight_grams"] = 1850  # the second variant leaves it out
+    created = await client.post("/api/v1/products", json=body, headers=tokens[Role.STAFF])
+    assert created.status_code == 201, created.text
+    assert [v["weight_grams"] for v in created.json()["variants"]] == [1850, 0]
+
+    slug = created.json()["slug"]
+    detail = (await client.get(f"/api/v1/products/{slug}")).json()
+    assert [v["weight_grams"] for v in detail["variants"]] == [1850, 0]
+
+    changed = await client.patch(f"/api/v1/products/{slug}", headers=tokens[Role.STAFF], json={
+        "variants": [{"sku": variants[0]["sku"], "price": "49.90", "weight_grams": 1_000_000}]})
+    assert changed.status_code == 200, changed.text
+    detail = (await client.get(f"/api/v1/products/{slug}")).json()
+    assert [v["weight_grams"] for v in detail["variants"]] == [1_000_000]
 
 
 async def test_a_taken_slug_or_sku_is_a_conflict(client: httpx.AsyncClient,

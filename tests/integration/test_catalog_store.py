@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import pytest_asyncio
 
-from shop.domain.catalog import Category, Image, Product, ProductQuery, ProductSort, Variant
+from shop.domain.catalog import Category, Image, Offer, Product, ProductQuery, ProductSort, Variant
 from shop.domain.money import Money
 from shop.infrastructure.db.engines import Databases
 from shop.infrastructure.db.main.stock import SqlStock
@@ -27,10 +27,11 @@ CATEGORIES = [
 
 def _product(pid: int, title: str, price: str, category: int, *, description: str = "",
              published: bool = True, extra_price: str | None = None) -> Product:
-    variants = [Variant(sku=f"SKU-{pid}-A", price=Money.of(price, "EUR"), options={"size": "S"}, title="S")]
+    variants = [Variant(sku=f"SKU-{pid}-A", price=Money.of(price, "EUR"), options={"size": "S"}, title="S",
+                        weight_grams=100 * pid)]
     if extra_price:
         variants.append(Variant(sku=f"SKU-{pid}-B", price=Money.of(extra_price, "EUR"), options={"size": "L"},
-                                title="L"))
+                                title="L", weight_grams=100 * pid + 50))
     return Product(id=pid, slug=f"p-{pid}", title=title, description=description or title, category_id=category,
                    variants=variants, attributes={"material": "steel"}, images=[Image(f"/img/{pid}.svg", title)],
                    published=published, created_at=T0 + timedelta(days=pid))
@@ -159,6 +160,67 @@ async def test_counts_are_remembered_until_the_catalogue_changes(catalog: SqlCat
     assert (await catalog.products(ProductQuery(limit=1), category_ids=None)).total == 5  # not told yet
     catalog.catalog_changed(await catalog.version())
     assert (await catalog.products(ProductQuery(limit=1), category_ids=None)).total == 6
+
+
+# offers: what a cart needs to know of a SKU
+
+
+async def test_offers_tell_a_cart_the_product_price_weight_and_state_of_each_sku(catalog: SqlCatalog) -> None:
+    offers = await catalog.offers(["SKU-3-B", "SKU-5-A", "SKU-6-A"])
+
+    assert offers["SKU-3-B"] == Offer(sku="SKU-3-B", product_slug="p-3", product_title="Cast-iron Pan",
+                                      variant_title="L", price=Money(Decimal("79.99"), "EUR"), weight_grams=350,
+                                      published=True, options={"size": "L"})
+    assert offers["SKU-3-B"].name == "Cast-iron Pan – L"
+    assert offers["SKU-6-A"].price.amount == Decimal("0.99") and isinstance(offers["SKU-6-A"].price.amount, Decimal)
+    assert offers["SKU-5-A"].published is False and offers["SKU-5-A"].product_title == "Hidden Knife"
+    assert offers["SKU-3-B"].published is True
+
+
+async def test_offers_leave_out_unknown_skus(catalog: SqlCatalog) -> None:
+    offers = await catalog.offers(["SKU-1-A", "NO-SUCH-SKU", "SKU-1-A"])
+    assert list(offers) == ["SKU-1-A"]
+
+
+async def test_offers_match_skus_exactly_on_every_database(catalog: SqlCatalog) -> None:
+    # MariaDB's default collation would match these; a SKU is case- and space-sensitive everywhere
+    assert await catalog.offers(["sku-1-a", "SKU-1-A ", "Sku-2-A"]) == {}
+
+
+async def test_offers_of_no_skus_are_empty(catalog: SqlCatalog) -> None:
+    assert await catalog.offers([]) == {}
+
+
+async def test_offers_for_more_skus_than_one_query_takes_are_all_found(catalog: SqlCatalog) -> None:
+    many = [_product(100 + n, f"Spoon {n}", f"{n}.05", 1, extra_price=f"{n}.10") for n in range(300)]
+    await catalog.add_products(many, available={})
+    skus = [v.sku for p in many for v in p.variants]  # 600: more than one query's worth
+
+    offers = await catalog.offers([*skus, "NO-SUCH-SKU"])
+
+    assert set(offers) == set(skus)
+    assert offers["SKU-399-B"].price == Money(Decimal("299.10"), "EUR")
+    assert offers["SKU-399-B"].weight_grams == 39_950
+    assert offers["SKU-100-A"].product_slug == "p-100"
+
+
+async def test_a_variant_weight_survives_create_and_replace(catalog: SqlCatalog) -> None:
+    product = Product(id=0, slug="kettle", title="Kettle", description="", category_id=1, created_at=T0,
+                      variants=[Variant(sku="KETTLE-1", price=Money.of("30", "EUR"), weight_grams=1450),
+                                Variant(sku="KETTLE-2", price=Money.of("35", "EUR"))])
+    product_id = await catalog.create_product(product, available={})
+    created = await catalog.product("kettle")
+    assert created is not None
+    assert [v.weight_grams for v in created.variants] == [1450, 0]
+
+    heavier = [Variant(sku="KETTLE-1", price=Money.of("30", "EUR"), weight_grams=1_000_000),
+               Variant(sku="KETTLE-3", price=Money.of("40", "EUR"), weight_grams=1)]
+    await catalog.replace_product(Product(id=product_id, slug="kettle", title="Kettle", description="",
+                                          category_id=1, variants=heavier, created_at=T0), available={})
+    replaced = await catalog.product("kettle")
+    assert replaced is not None
+    assert [(v.sku, v.weight_grams) for v in replaced.variants] == [("KETTLE-1", 1_000_000), ("KETTLE-3", 1)]
+    assert (await catalog.offers(["KETTLE-3"]))["KETTLE-3"].weight_grams == 1
 
 
 async def test_stock_levels_are_written_and_read_back(databases: Databases) -> None:

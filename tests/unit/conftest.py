@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from shop.domain.catalog import Category, Page, Product, ProductQuery, ProductSummary
+from shop.domain.catalog import Category, Offer, Page, Product, ProductQuery, ProductSummary
 from shop.domain.inventory import StockLevel
 
 
@@ -41,6 +41,13 @@ class FakeCatalog:
 
     async def product(self, slug: str) -> Product | None:
         return self.product_rows.get(slug)
+
+    async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        wanted = set(skus)
+        return {v.sku: Offer(sku=v.sku, product_slug=p.slug, product_title=p.title, variant_title=v.title,
+                             price=v.price, weight_grams=v.weight_grams, published=p.published,
+                             options=dict(v.options))
+                for p in self.product_rows.values() for v in p.variants if v.sku in wanted}
 
     async def version(self) -> int:
         self.version_reads += 1

@@ -16,6 +16,7 @@ from shop.domain.catalog import (
     MAX_QUERY_LENGTH,
     Category,
     CategoryTree,
+    Offer,
     Page,
     Product,
     ProductQuery,
@@ -297,6 +298,35 @@ def test_a_single_variant_is_both_ends_of_the_price_range() -> None:
 
 def test_a_product_without_variants_has_no_price_range() -> None:
     assert _product().price_range is None
+
+
+def test_a_variant_weighs_nothing_unless_told() -> None:
+    assert _variant("TEE", "5").weight_grams == 0
+
+
+@pytest.mark.parametrize("grams", [0, 1, 180, 1_000_000])
+def test_a_variant_weighs_whole_grams_up_to_a_tonne(grams: int) -> None:
+    assert Variant(sku="TEE", price=Money.of("5", "EUR"), weight_grams=grams).weight_grams == grams
+
+
+@pytest.mark.parametrize("grams", [-1, 1_000_001, 2.5, 180.0, True, False, "180", Decimal(180), None])
+def test_a_weight_that_is_not_whole_grams_from_0_to_a_tonne_is_refused(grams: object) -> None:
+    with pytest.raises(InvalidValue) as error:
+        Variant(sku="TEE", price=Money.of("5", "EUR"), weight_grams=grams)  # type: ignore[arg-type]
+    assert error.value.field == "weight_grams"
+
+
+def _offer(variant_title: str) -> Offer:
+    return Offer(sku="TEE-S", product_slug="tee", product_title="Linen Tee", variant_title=variant_title,
+                 price=Money.of("19.99", "EUR"), weight_grams=180, published=True, options={"size": "S"})
+
+
+def test_an_offer_is_named_after_its_product_and_variant() -> None:
+    assert _offer("S / Black").name == "Linen Tee – S / Black"
+
+
+def test_an_offer_without_a_variant_title_is_named_after_its_product_alone() -> None:
+    assert _offer("").name == "Linen Tee"
 
 
 # product queries

@@ -88,6 +88,26 @@ def test_every_generated_variant_has_a_stock_quantity_and_nothing_else_does() ->
         assert all(isinstance(qty, int) and qty >= 0 for qty in levels.values())
 
 
+def test_generated_variants_weigh_what_such_things_weigh() -> None:
+    names = {c.id: c.name for c in demo_categories()}
+    grams: dict[str, list[int]] = {}
+    for product, _ in _generate(250):
+        assert product.category_id is not None
+        grams.setdefault(names[product.category_id], []).extend(v.weight_grams for v in product.variants)
+    assert all(0 < g <= 5000 for weights in grams.values() for g in weights)
+    assert min(grams["T-shirts"]) >= 150 and max(grams["T-shirts"]) <= 350
+    assert min(grams["Boots"]) >= 1100 and max(grams["Boots"]) <= 1800
+    assert max(grams["Accessories"]) < min(grams["Boots"])
+
+
+def test_a_larger_size_of_a_generated_product_never_weighs_less() -> None:
+    order = {size: n for n, size in enumerate(("XS", "S", "M", "L", "XL", "Single", "Double", "King",
+                                               *(str(n) for n in range(38, 46))))}
+    for product, _ in _generate(250):
+        sized = sorted((order[v.options["size"]], v.weight_grams) for v in product.variants if "size" in v.options)
+        assert [g for _, g in sized] == sorted(g for _, g in sized)
+
+
 def test_every_demo_category_with_products_gets_some() -> None:
     leaf_ids = {c.id for c in demo_categories() if c.parent_id is not None}
     assert {p.category_id for p, _ in _generate(len(leaf_ids))} == leaf_ids

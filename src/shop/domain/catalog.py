@@ -19,6 +19,7 @@ _SKU = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,63}")
 
 MAX_PAGE_SIZE = 100
 MAX_QUERY_LENGTH = 200
+MAX_WEIGHT_GRAMS = 1_000_000
 
 
 def check_slug(slug: str, *, field: str = "slug") -> str:
@@ -110,6 +111,31 @@ class Variant:
     price: Money
     options: Mapping[str, str] = field(default_factory=dict)
     title: str = ""
+    weight_grams: int = 0
+
+    def __post_init__(self) -> None:
+        weight: object = self.weight_grams
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT_GRAMS:
+            raise InvalidValue("weight_grams", f"must be a whole number of grams from 0 to {MAX_WEIGHT_GRAMS}")
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One variant as a cart line needs it: what it is, what it costs and weighs, and whether it is for sale."""
+
+    sku: str
+    product_slug: str
+    product_title: str
+    variant_title: str
+    price: Money
+    weight_grams: int
+    published: bool
+    options: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        """What a cart line is called: "Product title – variant title", or the product title alone."""
+        return f"{self.product_title} – {self.variant_title}" if self.variant_title else self.product_title
 
 
 @dataclass(frozen=True, slots=True)

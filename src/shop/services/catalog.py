@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from shop.domain.catalog import Category, CategoryTree, Page, Product, ProductQuery, ProductSummary
+from shop.domain.catalog import Category, CategoryTree, Offer, Page, Product, ProductQuery, ProductSummary
 from shop.domain.errors import NotFound
 from shop.domain.inventory import StockLevel
 from shop.services.ports import CatalogReader, StockReader
@@ -70,3 +70,7 @@ class CatalogService:
         if product.category_id is not None:
             crumbs = (await self.category_tree()).path(product.category_id)
         return ProductDetail(product=product, stock=levels, breadcrumbs=crumbs)
+
+    async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        """What a cart needs to know of each variant with these SKUs; unknown SKUs are left out."""
+        return await self._reader.offers(skus)

@@ -32,6 +32,7 @@ class VariantDraft:
     options: Mapping[str, str]
     title: str = ""
     stock: int | None = None  # None keeps what is on hand
+    weight_grams: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +133,14 @@ class CatalogAdmin:
                 sku = check_sku(draft.sku)
             except InvalidValue:
                 raise InvalidValue(f"{field}.sku", "use 1-64 uppercase letters, digits, '.', '_' or '-'") from None
-            variants.append(Variant(sku=sku, price=Money(amount, self._currency), options=dict(draft.options),
-                                    title=draft.title or " / ".join(draft.options.values()) or "Standard"))
+            price = Money(amount, self._currency)
+            try:
+                variant = Variant(sku=sku, price=price, options=dict(draft.options),
+                                  title=draft.title or " / ".join(draft.options.values()) or "Standard",
+                                  weight_grams=draft.weight_grams)
+            except InvalidValue as error:  # the weight: named as the field of this variant
+                raise InvalidValue(f"{field}.{error.field}", error.message) from None
+            variants.append(variant)
         skus = [v.sku for v in variants]
         if len(set(skus)) != len(skus):
             raise InvalidValue("variants", "each variant needs its own SKU")

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shop.domain.catalog import Category, Page, Product, ProductQuery, ProductSummary
+from shop.domain.catalog import Category, Offer, Page, Product, ProductQuery, ProductSummary
 from shop.domain.inventory import StockLevel
 from shop.domain.messages import Email
 from shop.domain.sessions import Consumed, RefreshToken, TwoFactorState
@@ -22,6 +22,10 @@ class CatalogReader(Protocol):
         ...
 
     async def product(self, slug: str) -> Product | None: ...
+
+    async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        """The variants with these SKUs and what a cart needs of their product; unknown SKUs are left out."""
+        ...
 
     async def version(self) -> int:
         """A number that changes whenever anything in the catalogue changes."""

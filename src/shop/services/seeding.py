@@ -17,9 +17,9 @@ from shop.services.ports import CatalogReader, CatalogWriter, StockWriter
 
 @dataclass(frozen=True, slots=True)
 class _Line:
-    """A product line in a category: how its products are named, priced and varied."""
+    """A product line in a category: how its products are named, priced, varied and how much they weigh."""
 
-    nouns: tuple[str, ...]
+    nouns: dict[str, tuple[int, int]]  # noun → shipping weight of the smallest size, in grams (low, high)
     materials: tuple[str, ...]
     price: tuple[int, int]
     options: dict[str, tuple[str, ...]]
@@ -32,44 +32,51 @@ _SHOE_SIZES = ("38", "39", "40", "41", "42", "43", "44", "45")
 # parent category → {child category: product line}
 _TREE: dict[str, dict[str, _Line]] = {
     "Clothing": {
-        "T-shirts": _Line(("T-shirt", "Crew Tee", "Pocket Tee", "Long-sleeve Tee"),
+        "T-shirts": _Line({"T-shirt": (150, 200), "Crew Tee": (160, 210), "Pocket Tee": (170, 220),
+                           "Long-sleeve Tee": (200, 250)},
                           ("Organic Cotton", "Linen", "Merino"), (15, 45), {"size": _SIZES, "colour": _COLOURS[:4]}),
-        "Knitwear": _Line(("Sweater", "Cardigan", "Hoodie", "Turtleneck"), ("Wool", "Cashmere", "Cotton"),
+        "Knitwear": _Line({"Sweater": (400, 650), "Cardigan": (400, 600), "Hoodie": (500, 750),
+                           "Turtleneck": (350, 550)}, ("Wool", "Cashmere", "Cotton"),
                           (45, 180), {"size": _SIZES[1:], "colour": _COLOURS[2:6]}),
-        "Jackets": _Line(("Rain Jacket", "Field Jacket", "Puffer", "Overshirt"), ("Waxed Cotton", "Nylon", "Denim"),
+        "Jackets": _Line({"Rain Jacket": (350, 600), "Field Jacket": (800, 1200), "Puffer": (500, 900),
+                          "Overshirt": (450, 700)}, ("Waxed Cotton", "Nylon", "Denim"),
                          (80, 320), {"size": _SIZES[1:]}),
     },
     "Shoes": {
-        "Sneakers": _Line(("Runner", "Court Sneaker", "Trail Shoe"), ("Suede", "Canvas", "Mesh"),
-                          (60, 160), {"size": _SHOE_SIZES, "colour": ("White", "Black")}),
-        "Boots": _Line(("Chelsea Boot", "Hiking Boot", "Work Boot"), ("Leather", "Nubuck"),
-                       (110, 290), {"size": _SHOE_SIZES}),
+        "Sneakers": _Line({"Runner": (550, 800), "Court Sneaker": (700, 950), "Trail Shoe": (650, 900)},
+                          ("Suede", "Canvas", "Mesh"), (60, 160), {"size": _SHOE_SIZES, "colour": ("White", "Black")}),
+        "Boots": _Line({"Chelsea Boot": (1100, 1300), "Hiking Boot": (1200, 1380), "Work Boot": (1150, 1350)},
+                       ("Leather", "Nubuck"), (110, 290), {"size": _SHOE_SIZES}),
     },
     "Home": {
-        "Kitchen": _Line(("Chef's Knife", "Cast-iron Pan", "Cutting Board", "Espresso Cups"),
+        "Kitchen": _Line({"Chef's Knife": (180, 260), "Cast-iron Pan": (2300, 2700), "Cutting Board": (900, 1600),
+                          "Espresso Cups": (350, 600)},
                          ("Steel", "Oak", "Stoneware"), (12, 140), {}),
-        "Bedding": _Line(("Duvet Cover", "Pillowcase Set", "Throw Blanket"), ("Linen", "Percale", "Wool"),
-                         (35, 210), {"size": ("Single", "Double", "King")}),
-        "Lighting": _Line(("Table Lamp", "Pendant Light", "Reading Light"), ("Brass", "Ceramic", "Paper"),
-                          (40, 260), {"colour": ("Brass", "Black", "White")}),
+        "Bedding": _Line({"Duvet Cover": (700, 900), "Pillowcase Set": (250, 350), "Throw Blanket": (900, 1300)},
+                         ("Linen", "Percale", "Wool"), (35, 210), {"size": ("Single", "Double", "King")}),
+        "Lighting": _Line({"Table Lamp": (1200, 2500), "Pendant Light": (600, 1500), "Reading Light": (500, 1100)},
+                          ("Brass", "Ceramic", "Paper"), (40, 260), {"colour": ("Brass", "Black", "White")}),
     },
     "Electronics": {
-        "Audio": _Line(("Headphones", "Bluetooth Speaker", "Earbuds"), ("Aluminium", "Walnut"),
-                       (30, 400), {"colour": ("Black", "Silver")}),
-        "Accessories": _Line(("USB-C Cable", "Charger", "Laptop Sleeve", "Power Bank"), ("Braided", "Felt", "Recycled"),
+        "Audio": _Line({"Headphones": (220, 350), "Bluetooth Speaker": (400, 1200), "Earbuds": (40, 70)},
+                       ("Aluminium", "Walnut"), (30, 400), {"colour": ("Black", "Silver")}),
+        "Accessories": _Line({"USB-C Cable": (40, 60), "Charger": (80, 200), "Laptop Sleeve": (200, 400),
+                              "Power Bank": (180, 350)}, ("Braided", "Felt", "Recycled"),
                              (9, 90), {}),
     },
     "Outdoors": {
-        "Camping": _Line(("Tent", "Sleeping Bag", "Camp Stove", "Headlamp"), ("Ripstop", "Titanium", "Down"),
+        "Camping": _Line({"Tent": (1500, 3500), "Sleeping Bag": (800, 1600), "Camp Stove": (80, 400),
+                          "Headlamp": (60, 120)}, ("Ripstop", "Titanium", "Down"),
                          (25, 480), {}),
-        "Cycling": _Line(("Bike Light", "Saddle Bag", "Cycling Cap", "Bottle Cage"), ("Carbon", "Aluminium", "Cordura"),
+        "Cycling": _Line({"Bike Light": (50, 150), "Saddle Bag": (150, 400), "Cycling Cap": (40, 70),
+                          "Bottle Cage": (25, 60)}, ("Carbon", "Aluminium", "Cordura"),
                          (10, 120), {"colour": ("Black", "Orange")}),
     },
     "Books": {
-        "Cookbooks": _Line(("Cookbook", "Baking Guide", "Fermentation Handbook"), ("Hardcover", "Paperback"),
-                           (14, 48), {}),
-        "Travel": _Line(("Travel Guide", "Walking Atlas", "City Sketchbook"), ("Hardcover", "Paperback"),
-                        (12, 40), {}),
+        "Cookbooks": _Line({"Cookbook": (700, 1300), "Baking Guide": (500, 1000), "Fermentation Handbook": (400, 900)},
+                           ("Hardcover", "Paperback"), (14, 48), {}),
+        "Travel": _Line({"Travel Guide": (250, 500), "Walking Atlas": (400, 800), "City Sketchbook": (200, 400)},
+                        ("Hardcover", "Paperback"), (12, 40), {}),
     },
 }
 
@@ -96,6 +103,13 @@ def demo_categories() -> list[Category]:
     return categories
 
 
+def _weight(grams: int, sizes: Sequence[str], size: str | None) -> int:
+    """A variant's shipping weight: the largest size of a line weighs 30% more than the smallest."""
+    if size is None or len(sizes) < 2:
+        return grams
+    return grams + grams * 3 * sizes.index(size) // (10 * (len(sizes) - 1))
+
+
 def _leaf_lines(categories: Sequence[Category]) -> list[tuple[Category, _Line]]:
     by_name = {c.name: c for c in categories}
     return [(by_name[child], line) for children in _TREE.values() for child, line in children.items()]
@@ -109,12 +123,13 @@ def generate_products(count: int, *, first_id: int, categories: Sequence[Categor
     for n in range(count):
         category, line = leaves[n % len(leaves)]
         product_id = first_id + n
-        noun = rng.choice(line.nouns)
+        noun = rng.choice(tuple(line.nouns))
         material = rng.choice(line.materials)
         title = f"{rng.choice(_ADJECTIVES)} {material} {noun}"
         slug = f"{slugify(title)}-{product_id}"
         low, high = line.price
         base = Decimal(rng.randrange(low * 100, high * 100, 100) + rng.choice((0, 50, 95, 99))) / 100
+        grams = rng.randint(*line.nouns[noun])
         option_values = [[(k, v) for v in rng.sample(vals, k=min(len(vals), rng.randint(2, 4)))]
                          for k, vals in line.options.items()]
         combos: list[dict[str, str]] = [{}]
@@ -125,8 +140,9 @@ def generate_products(count: int, *, first_id: int, categories: Sequence[Categor
         for v, options in enumerate(combos[:12]):
             sku = f"P{product_id:07d}-{v:02d}"
             surcharge = Decimal(5 * v) if options.get("size") in {"XL", "King", "45"} else Decimal(0)
+            weight = _weight(grams, line.options.get("size", ()), options.get("size"))
             variants.append(Variant(sku=sku, price=Money(base + surcharge, currency), options=options,
-                                    title=" / ".join(options.values()) or "Standard"))
+                                    title=" / ".join(options.values()) or "Standard", weight_grams=weight))
             stock[sku] = rng.choice((0, 0, 1, 3, 5, 8, 12, 20, 40, 100)) if n % 9 else 0
         description = (f"The {title.lower()} in {material.lower()}. {rng.choice(_PRAISE)} "
                        f"Part of our {category.name.lower()} range.")

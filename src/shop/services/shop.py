@@ -7,12 +7,17 @@ from dataclasses import dataclass
 
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
+from shop.services.cart import CartService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
 from shop.services.catalog_version import CatalogVersionWatcher
+from shop.services.checkout import CheckoutService
+from shop.services.idempotency import Idempotency
+from shop.services.orders import OrderService
 from shop.services.phone_verification import PhoneVerification
 from shop.services.ports import StoreProbe
 from shop.services.two_factor import TwoFactor
+from shop.services.vouchers import Vouchers
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,11 @@ class ShopServices:
     accounts: AccountFlows
     two_factor: TwoFactor
     phone: PhoneVerification
+    carts: CartService
+    checkout: CheckoutService
+    orders: OrderService
+    vouchers: Vouchers
+    idempotency: Idempotency
     catalog_version: CatalogVersionWatcher
     stores: Sequence[StoreProbe]
     close: Callable[[], Awaitable[None]]

@@ -13,7 +13,7 @@ from shop.config import Settings
 from shop.services.shop import ShopServices
 from shop.web import media, problems
 from shop.web.api import health
-from shop.web.api.v1 import auth, catalog, catalog_admin, phone
+from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
 from shop.web.cache import ASGIApp, ResponseCache
 from shop.web.responses import JSON
 
@@ -52,6 +52,8 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     app.include_router(catalog_admin.router)
     app.include_router(auth.router)
     app.include_router(phone.router)
+    for commerce in (carts, checkout, orders, payments, vouchers):
+        app.include_router(commerce.router)
     app.include_router(media.router)
 
     if settings.response_cache and settings.response_cache_entries > 0:

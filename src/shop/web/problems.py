@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from shop.domain.errors import DomainError, InvalidValue, NotFound
+from shop.domain.discounts import VoucherNotApplicable
+from shop.domain.errors import DomainError, InvalidQuantity, InvalidValue, NotFound, OutOfStock
+from shop.domain.payments import InvalidWebhook
 from shop.domain.users import (
     AccountDisabled,
     EmailTaken,
@@ -19,6 +21,8 @@ from shop.domain.users import (
     SecondFactorRequired,
     TooManyAttempts,
 )
+from shop.services.checkout import ItemsUnavailable, PaymentDeclined
+from shop.services.payment_gateway import GatewayUnavailable, PaymentConfigurationError
 from shop.services.phone_verification import SmsNotSent
 from shop.services.ports import StoreUnavailable
 from shop.web.responses import dumps
@@ -27,9 +31,9 @@ from shop.web.security import NotAllowed
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-           409: "Conflict", 422: "Invalid input", 429: "Too many requests", 500: "Internal error",
-           503: "Service unavailable"}
+_TITLES = {400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 422: "Invalid input", 429: "Too many requests",
+           500: "Internal error", 502: "Bad gateway", 503: "Service unavailable"}
 
 
 def problem(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, type_: str = "about:blank",
@@ -107,6 +111,59 @@ async def _unavailable(_: Request, exc: Exception) -> Response:
     return problem(503, f"the {exc.store} store is unavailable; try again shortly", headers={"Retry-After": "5"})
 
 
+async def _quantity(_: Request, exc: Exception) -> Response:
+    return problem(422, str(exc), errors=[{"field": "quantity", "message": str(exc)}])
+
+
+async def _out_of_stock(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OutOfStock)
+    return problem(409, f"only {exc.available} of {exc.sku} left; {exc.requested} wanted",
+                   type_="urn:shop:problem:out-of-stock", extra={"sku": exc.sku, "available": exc.available},
+                   errors=[{"field": "quantity", "message": f"at most {exc.available} available"}])
+
+
+async def _voucher(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VoucherNotApplicable)
+    return problem(422, str(exc), type_="urn:shop:problem:voucher",
+                   errors=[{"field": "code", "message": exc.reason}])
+
+
+async def _unavailable_items(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ItemsUnavailable)
+    return problem(409, str(exc), extra={"skus": exc.skus})
+
+
+async def _declined(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PaymentDeclined)
+    return problem(402, str(exc), type_="urn:shop:problem:payment-declined",
+                   extra={"order": exc.number, "reason": exc.reason},
+                   errors=[{"field": "payment.token", "message": exc.reason}])
+
+
+async def _bad_webhook(_: Request, exc: Exception) -> Response:
+    return problem(400, str(exc))
+
+
+async def _gateway_down(_: Request, exc: Exception) -> Response:
+    log.warning("payment gateway unavailable: %s", exc)
+    return problem(503, "the payment provider did not answer; try again shortly", headers={"Retry-After": "10"})
+
+
+async def _gateway_refused(_: Request, exc: Exception) -> Response:
+    log.error("payment gateway refused a request: %s", exc)
+    return problem(502, "the payment provider refused the request; the shop's payment settings need a look")
+
+
+async def response_for(request: Request, exc: Exception) -> Response:
+    """The problem response the app's handlers give `exc` (used where a response is stored, not raised)."""
+    for kind in type(exc).__mro__:
+        handler = request.app.exception_handlers.get(kind)
+        if handler is not None:
+            response: Response = await handler(request, exc)
+            return response
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "something went wrong on our side; it has been logged")
@@ -123,6 +180,14 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotAllowed, _forbidden)
     app.add_exception_handler(EmailTaken, _taken)
     app.add_exception_handler(TooManyAttempts, _throttled)
+    app.add_exception_handler(InvalidQuantity, _quantity)
+    app.add_exception_handler(OutOfStock, _out_of_stock)
+    app.add_exception_handler(VoucherNotApplicable, _voucher)
+    app.add_exception_handler(ItemsUnavailable, _unavailable_items)
+    app.add_exception_handler(PaymentDeclined, _declined)
+    app.add_exception_handler(InvalidWebhook, _bad_webhook)
+    app.add_exception_handler(GatewayUnavailable, _gateway_down)
+    app.add_exception_handler(PaymentConfigurationError, _gateway_refused)
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StoreUnavailable, _unavailable)

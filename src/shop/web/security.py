@@ -37,6 +37,17 @@ async def current_user(auth: Auth,
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+async def optional_user(auth: Auth,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User | None:
+    """The signed-in user, or None for a guest; a token that is sent must be valid (401 otherwise)."""
+    if credentials is None:
+        return None
+    return await current_user(auth, credentials)
+
+
+MaybeUser = Annotated[User | None, Depends(optional_user)]
+
+
 def require(role: Role) -> Callable[[User, Request], Awaitable[User]]:
     """A dependency letting through users with `role` (admins count as staff): 401 if anonymous, else 403."""
 

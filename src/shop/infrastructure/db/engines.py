@@ -77,6 +77,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
                    "cache_size=-16000", "temp_store=MEMORY"):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+    # transactions are begun by `_sqlite_begin` below, not by the driver, so a writer can take the lock up front
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """BEGIN IMMEDIATE for write transactions: one that read first and wrote later could otherwise fail with
+    "database is locked" when another writer committed in between; taking the write lock up front makes it wait
+    (busy_timeout) instead."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "BEGIN")
 
 
 def _json_dumps(value: Any) -> str:
@@ -91,6 +100,7 @@ def create_engine(url: URL, *, pool_size: int, connect_timeout: float) -> AsyncE
         options["connect_args"] = {"timeout": 30}
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     # overflow connections are closed when returned; a pool that fits the usual concurrency avoids reconnecting
     options.update(pool_size=pool_size, max_overflow=max(2, pool_size // 2), pool_recycle=1800)
@@ -116,6 +126,7 @@ class Store:
         # (MariaDB would pay two round trips to switch it, so it keeps the implicit transaction.)
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") if self.backend == "postgresql" \
             else engine
+        self._writer = engine.execution_options(sqlite_write=True) if self.backend == "sqlite" else engine
 
     async def _open(self, engine: AsyncEngine) -> AsyncConnection:
         try:
@@ -134,7 +145,7 @@ class Store:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction, committed when the block ends without an error."""
-        conn = await self._open(self.engine)
+        conn = await self._open(self._writer)
         try:
             async with conn.begin():
                 yield conn

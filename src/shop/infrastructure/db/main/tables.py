@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
 
 from shop.infrastructure.db.types import UTCDateTime
 
@@ -42,4 +54,130 @@ outbox = Table(
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     # "due and not done", in the order claims read it; IS NULL is an equality for the index on all three databases
     Index("ix_outbox_due", "kind", "sent_at", "dead_at", "available_at"),
+)
+
+# --- commerce: carts, vouchers, orders, payments, idempotency keys -------------------------------------------------
+# Money columns hold integer minor units of the row's currency; rates and percentages are decimal text.
+
+carts = Table(
+    "carts", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40)),
+    Column("status", String(16), nullable=False),
+    Column("discount_code", String(32)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_carts_customer", "customer_id", "status"),
+)
+
+cart_lines = Table(
+    "cart_lines", metadata,
+    Column("cart_id", String(40), nullable=False),
+    Column("id", String(24), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("cart_id", "id", name="pk_cart_lines"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+vouchers = Table(
+    "vouchers", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("min_order", BigInteger),
+    Column("starts_at", UTCDateTime),
+    Column("ends_at", UTCDateTime),
+    Column("usage_limit", Integer),
+    Column("per_customer_limit", Integer),
+    Column("times_used", Integer, nullable=False, default=0, server_default="0"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("times_used >= 0", name="times_used_not_negative"),
+)
+
+# One row per redemption "slot" of a customer: the primary key makes a per-customer limit hold under concurrency.
+voucher_redemptions = Table(
+    "voucher_redemptions", metadata,
+    Column("voucher_code", String(32), nullable=False),
+    Column("customer_key", String(330), nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("order_id", OUTBOX_ID, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("voucher_code", "customer_key", "slot", name="pk_voucher_redemptions"),
+    Index("ix_voucher_redemptions_order", "order_id"),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", OUTBOX_ID, primary_key=True, autoincrement=True),
+    Column("number", String(24), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("customer_id", String(40)),
+    Column("cart_id", String(40), unique=True),  # a cart becomes at most one order
+    Column("currency", String(3), nullable=False),
+    Column("goods", BigInteger, nullable=False),
+    Column("discount", BigInteger, nullable=False),
+    Column("shipping", BigInteger, nullable=False),
+    Column("tax", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("tax_rate", String(16), nullable=False),
+    Column("prices_include_tax", Boolean, nullable=False),
+    Column("shipping_address", JSON, nullable=False),
+    Column("shipping_method", String(32), nullable=False),
+    Column("shipping_method_name", String(100), nullable=False),
+    Column("discount_code", String(32)),
+    Column("tracking", String(100)),
+    Column("payment_provider", String(20), nullable=False),
+    Column("payment_status", String(20), nullable=False),
+    Column("payment_ref", String(255)),
+    Column("payment_action_url", String(1000)),
+    Column("decline_reason", String(100)),
+    Column("reservation_expires_at", UTCDateTime),
+    Column("access_key_hash", String(64), nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_orders_customer", "customer_id", "id"),
+    Index("ix_orders_payment", "payment_provider", "payment_ref"),
+    Index("ix_orders_expiry", "status", "reservation_expires_at"),
+)
+
+order_lines = Table(
+    "order_lines", metadata,
+    Column("order_id", OUTBOX_ID, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(420), nullable=False),
+    Column("product_slug", String(200), nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("weight_grams", Integer, nullable=False),
+    PrimaryKeyConstraint("order_id", "position", name="pk_order_lines"),
+)
+
+# Webhook events already applied: inserted in the same transaction as their effect, so a replay changes nothing.
+payment_events = Table(
+    "payment_events", metadata,
+    Column("provider", String(20), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("provider", "event_id", name="pk_payment_events"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("scope", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer),  # None while the first request is still running
+    Column("response", JSON),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
+    Index("ix_idempotency_keys_expires", "expires_at"),
 )

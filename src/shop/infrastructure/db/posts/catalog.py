@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from shop.domain.catalog import (
     Category,
     Image,
+    Offer,
     Page,
     Product,
     ProductQuery,
@@ -48,8 +49,15 @@ _SUMMARY_COLUMNS = (products.c.id, products.c.slug, products.c.title, products.c
 
 
 _PRODUCT_BY_SLUG = select(products).where(products.c.slug == bindparam("slug"))
-_VARIANTS_OF = (select(variants.c.sku, variants.c.title, variants.c.price, variants.c.currency, variants.c.options)
+_VARIANTS_OF = (select(variants.c.sku, variants.c.title, variants.c.price, variants.c.currency, variants.c.options,
+                       variants.c.weight_grams)
                 .where(variants.c.product_id == bindparam("product_id")).order_by(variants.c.position, variants.c.id))
+_OFFERS = (select(variants.c.sku, variants.c.title, variants.c.price, variants.c.currency, variants.c.options,
+                  variants.c.weight_grams, products.c.slug.label("product_slug"),
+                  products.c.title.label("product_title"), products.c.published)
+           .join_from(variants, products, products.c.id == variants.c.product_id)
+           .where(variants.c.sku.in_(bindparam("skus", expanding=True))))
+OFFERS_PER_QUERY = 500  # keeps the IN list well inside every database's limit on bound parameters
 
 
 def _image(raw: Any) -> Image | None:
@@ -166,14 +174,32 @@ class SqlCatalog:
             if head is None:
                 return None
             rows = (await conn.execute(_VARIANTS_OF, {"product_id": head.id})).all()
-        found = [Variant(sku=r.sku, price=from_minor(r.price, r.currency), options=r.options, title=r.title)
-                 for r in rows]
+        found = [Variant(sku=r.sku, price=from_minor(r.price, r.currency), options=r.options, title=r.title,
+                         weight_grams=r.weight_grams) for r in rows]
         return Product(
             id=head.id, slug=head.slug, title=head.title, description=head.description,
             category_id=head.category_id, variants=found, attributes=head.attributes,
             images=[Image(url=i["url"], alt=i.get("alt", "")) for i in head.images],
             published=head.published, created_at=head.created_at,
         )
+
+    async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        wanted = list(dict.fromkeys(skus))
+        if not wanted:
+            return {}
+        exact = set(wanted)
+        found: dict[str, Offer] = {}
+        async with self._store.read() as conn:
+            for start in range(0, len(wanted), OFFERS_PER_QUERY):
+                rows = await conn.execute(_OFFERS, {"skus": wanted[start:start + OFFERS_PER_QUERY]})
+                for r in rows:
+                    if r.sku not in exact:  # MariaDB's collation ignores case and trailing spaces; SKUs do not
+                        continue
+                    found[r.sku] = Offer(
+                        sku=r.sku, product_slug=r.product_slug, product_title=r.product_title, variant_title=r.title,
+                        price=from_minor(r.price, r.currency), weight_grams=r.weight_grams,
+                        published=bool(r.published), options=r.options)
+        return found
 
     # ---- writing -----------------------------------------------------------------------------------------
 
@@ -205,7 +231,8 @@ class SqlCatalog:
             "created_at": p.created_at or now, "updated_at": now,
         }
         variant_rows = [{"product_id": p.id, "sku": v.sku, "title": v.title, "price": price,
-                         "currency": v.price.currency, "options": dict(v.options), "position": n}
+                         "currency": v.price.currency, "options": dict(v.options), "position": n,
+                         "weight_grams": v.weight_grams}
                         for n, (v, price) in enumerate(zip(p.variants, prices, strict=True))]
         return product_row, variant_rows
 

@@ -68,6 +68,7 @@ variants = Table(
     Column("currency", String(3), nullable=False),
     Column("options", JSON, nullable=False),
     Column("position", Integer, nullable=False, default=0),
+    Column("weight_grams", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # One row; bumped in the same transaction as any catalogue change so workers can drop what they cached.

@@ -68,7 +68,8 @@ def product_json(detail: ProductDetail) -> dict[str, Any]:
     product = detail.product
     price_range = product.price_range
     variants = [{"sku": v.sku, "title": v.title, "options": dict(v.options), "price": _money(v.price),
-                 "available": detail.available(v.sku), "in_stock": detail.available(v.sku) > 0}
+                 "weight_grams": v.weight_grams, "available": detail.available(v.sku),
+                 "in_stock": detail.available(v.sku) > 0}
                 for v in product.variants]
     crumbs = [{"slug": c.slug, "name": c.name} for c in detail.breadcrumbs]
     return {

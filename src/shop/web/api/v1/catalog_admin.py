@@ -31,6 +31,7 @@ class VariantIn(StrictInput):
     options: dict[str, Annotated[str, Field(max_length=100)]] = Field(default_factory=dict, max_length=10)
     title: str = Field("", max_length=200)
     stock: int | None = Field(None, ge=0, le=1_000_000, description="units on hand; omitted: unchanged")
+    weight_grams: int = Field(0, ge=0, le=1_000_000, description="shipping weight in grams")
 
 
 class ProductIn(StrictInput):
@@ -48,7 +49,8 @@ class ProductIn(StrictInput):
             title=self.title, slug=self.slug, description=self.description, category=self.category,
             attributes=self.attributes, published=self.published,
             images=[Image(i.url, i.alt) for i in self.images] if self.images is not None else None,
-            variants=[VariantDraft(sku=v.sku, price=v.price, options=v.options, title=v.title, stock=v.stock)
+            variants=[VariantDraft(sku=v.sku, price=v.price, options=v.options, title=v.title, stock=v.stock,
+                                   weight_grams=v.weight_grams)
                       for v in self.variants] if self.variants is not None else None)
 
 

@@ -64,6 +64,7 @@ class VariantOut(BaseModel):
     title: str
     options: dict[str, str]
     price: MoneyOut
+    weight_grams: int = Field(description="shipping weight in grams")
     available: int
     in_stock: bool
 

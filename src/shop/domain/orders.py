@@ -1,0 +1,116 @@
+"""Orders: a snapshot of what was bought, at what price, shipped where, and the states an order moves through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from shop.domain.errors import Conflict
+from shop.domain.money import Money
+from shop.domain.pricing import Address, Totals
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"  # placed, stock reserved, payment not yet captured
+    PAID = "paid"
+    FULFILLED = "fulfilled"  # picked and packed
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELED = "canceled"
+    REFUNDED = "refunded"
+
+
+_NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.PAID, OrderStatus.CANCELED}),
+    OrderStatus.PAID: frozenset({OrderStatus.FULFILLED, OrderStatus.CANCELED, OrderStatus.REFUNDED}),
+    OrderStatus.FULFILLED: frozenset({OrderStatus.SHIPPED, OrderStatus.REFUNDED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED, OrderStatus.REFUNDED}),
+    OrderStatus.DELIVERED: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.CANCELED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
+}
+
+# the stock an order holds in each state: reserved while pending, taken off the shelf once paid
+HOLDS_RESERVATION = frozenset({OrderStatus.PENDING})
+
+
+class IllegalTransition(Conflict):
+    def __init__(self, number: str, current: OrderStatus, wanted: OrderStatus) -> None:
+        super().__init__(f"order {number} is {current.value} and cannot become {wanted.value}")
+        self.number = number
+        self.current = current
+        self.wanted = wanted
+
+
+def check_transition(number: str, current: OrderStatus, wanted: OrderStatus) -> None:
+    if wanted not in _NEXT[current]:
+        raise IllegalTransition(number, current, wanted)
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    CAPTURED = "captured"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    sku: str
+    name: str
+    product_slug: str
+    unit_price: Money
+    quantity: int
+    weight_grams: int = 0
+
+    @property
+    def total(self) -> Money:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    provider: str
+    status: PaymentStatus
+    amount: Money
+    reference: str | None = None  # the gateway's id for it
+    action_url: str | None = None
+    decline_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Order:
+    number: str
+    status: OrderStatus
+    email: str
+    customer_id: str | None
+    lines: Sequence[OrderLine]
+    shipping_address: Address
+    shipping_method: str
+    shipping_method_name: str
+    totals: Totals
+    payment: Payment
+    created_at: datetime
+    discount_code: str | None = None
+    cart_id: str | None = None
+    tracking: str | None = None
+    reservation_expires_at: datetime | None = None
+    history: list[tuple[OrderStatus, datetime]] = field(default_factory=list)
+
+    @property
+    def currency(self) -> str:
+        return self.totals.total.currency
+
+    def move_to(self, wanted: OrderStatus, *, at: datetime) -> None:
+        check_transition(self.number, self.status, wanted)
+        self.status = wanted
+        self.history.append((wanted, at))
+
+
+def order_number(serial: int, *, prefix: str = "") -> str:
+    """A number a person can read out on the phone: the prefix and at least six digits, e.g. 100042."""
+    return f"{prefix}{100000 + serial}"

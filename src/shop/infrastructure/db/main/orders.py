@@ -1,0 +1,268 @@
+"""Orders, stock reservations and voucher counts in the main store: the unit of work that places an order.
+
+Stock is never oversold because every change to it is one conditional UPDATE that the database applies
+atomically: `reserved = reserved + n WHERE on_hand - reserved >= n`. Two checkouts for the last unit both send it;
+the row lock makes the second wait, re-check the condition against the committed row, and match nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shop.domain.cart import Cart
+from shop.domain.catalog import Page
+from shop.domain.discounts import Voucher, VoucherNotApplicable
+from shop.domain.errors import Conflict, OutOfStock
+from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, order_number
+from shop.domain.pricing import Address, Totals
+from shop.infrastructure.db.engines import Store
+from shop.infrastructure.db.main.carts import CartRows, load_cart
+from shop.infrastructure.db.main.outbox import OutboxTransaction
+from shop.infrastructure.db.main.tables import (
+    order_lines,
+    orders,
+    payment_events,
+    stock_levels,
+    voucher_redemptions,
+    vouchers,
+)
+from shop.infrastructure.db.money_columns import from_minor, to_minor
+from shop.infrastructure.db.types import utcnow
+
+_AMOUNTS = ("goods", "discount", "shipping", "tax", "total")
+
+
+def insert_ignoring_duplicates(backend: str, table: Any) -> Any:
+    """An INSERT that does nothing when the key exists (rowcount 0), leaving the transaction usable."""
+    if backend == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if backend == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return mysql.insert(table).prefix_with("IGNORE")
+
+
+def _order(row: Any, lines: Sequence[Any]) -> Order:
+    currency = row.currency
+    money = {name: from_minor(getattr(row, name), currency) for name in _AMOUNTS}
+    totals = Totals(**money, tax_rate=Decimal(row.tax_rate), prices_include_tax=bool(row.prices_include_tax))
+    payment = Payment(provider=row.payment_provider, status=PaymentStatus(row.payment_status), amount=money["total"],
+                      reference=row.payment_ref, action_url=row.payment_action_url, decline_reason=row.decline_reason)
+    return Order(
+        number=row.number, status=OrderStatus(row.status), email=row.email, customer_id=row.customer_id,
+        lines=[OrderLine(sku=line.sku, name=line.name, product_slug=line.product_slug,
+                         unit_price=from_minor(line.unit_price, currency), quantity=line.quantity,
+                         weight_grams=line.weight_grams) for line in lines],
+        shipping_address=Address(**row.shipping_address), shipping_method=row.shipping_method,
+        shipping_method_name=row.shipping_method_name, totals=totals, payment=payment, created_at=row.created_at,
+        discount_code=row.discount_code, cart_id=row.cart_id, tracking=row.tracking,
+        reservation_expires_at=row.reservation_expires_at,
+        history=[(OrderStatus(status), datetime.fromisoformat(at)) for status, at in row.history])
+
+
+_LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.position)
+
+
+async def _load(conn: AsyncConnection, number: str, *, lock: bool = False) -> tuple[int, Order] | None:
+    query = select(orders).where(orders.c.number == number)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    if row is None:
+        return None
+    lines = (await conn.execute(_LINES, {"order_id": row.id})).all()
+    return row.id, _order(row, lines)
+
+
+def _payment_values(payment: Payment) -> dict[str, Any]:
+    return {"payment_provider": payment.provider, "payment_status": payment.status.value,
+            "payment_ref": payment.reference, "payment_action_url": payment.action_url,
+            "decline_reason": (payment.decline_reason or "")[:100] or None}
+
+
+def _history(order: Order) -> list[list[str]]:
+    return [[status.value, at.isoformat()] for status, at in order.history]
+
+
+class SqlCommerceUnit:
+    """CommerceUnit on one open main-store transaction."""
+
+    def __init__(self, conn: AsyncConnection, backend: str) -> None:
+        self.conn = conn
+        self.backend = backend
+        self.carts = CartRows(conn)
+        self.outbox = OutboxTransaction(conn, utcnow)
+
+    async def lock_cart(self, cart_id: str) -> Cart | None:
+        return await load_cart(self.conn, cart_id, lock=True)
+
+    async def _stock(self, quantities: Sequence[tuple[str, int]], values: dict[str, Any], guard: Any,
+                     what: str) -> None:
+        now = utcnow()
+        for sku, units in quantities:
+            result = await self.conn.execute(
+                update(stock_levels).where(stock_levels.c.sku == sku, guard(units))
+                .values(updated_at=now, **{column: expr(units) for column, expr in values.items()}))
+            if result.rowcount == 1:
+                continue
+            if what == "reserve":
+                level = (await self.conn.execute(select(stock_levels.c.on_hand - stock_levels.c.reserved)
+                                                 .where(stock_levels.c.sku == sku))).scalar()
+                raise OutOfStock(sku, requested=units, available=max(0, level or 0))
+            raise Conflict(f"stock of {sku} does not hold the {units} units this order counts on ({what})")
+
+    async def reserve(self, quantities: Sequence[tuple[str, int]]) -> None:
+        c = stock_levels.c
+        await self._stock(quantities, {"reserved": lambda n: c.reserved + n},
+                          lambda n: c.on_hand - c.reserved >= n, "reserve")
+
+    async def take(self, quantities: Sequence[tuple[str, int]]) -> None:
+        c = stock_levels.c
+        await self._stock(quantities, {"on_hand": lambda n: c.on_hand - n, "reserved": lambda n: c.reserved - n},
+                          lambda n: c.reserved >= n, "take")
+
+    async def release(self, quantities: Sequence[tuple[str, int]]) -> None:
+        c = stock_levels.c
+        await self._stock(quantities, {"reserved": lambda n: c.reserved - n}, lambda n: c.reserved >= n, "release")
+
+    async def restock(self, quantities: Sequence[tuple[str, int]]) -> None:
+        c = stock_levels.c
+        await self._stock(quantities, {"on_hand": lambda n: c.on_hand + n}, lambda n: c.on_hand >= 0, "restock")
+
+    async def redeem(self, voucher: Voucher, *, customer_key: str, order_id: int) -> None:
+        c = vouchers.c
+        counted = await self.conn.execute(
+            update(vouchers).where(c.code == voucher.code, c.active.is_(True),
+                                   (c.usage_limit.is_(None)) | (c.times_used < c.usage_limit))
+            .values(times_used=c.times_used + 1))
+        if counted.rowcount != 1:
+            raise VoucherNotApplicable(voucher.code, "has been used up")
+        slot = -order_id  # without a per-customer limit every order has a slot of its own
+        if voucher.per_customer_limit is not None:
+            r = voucher_redemptions.c
+            used = (await self.conn.execute(select(func.count()).select_from(voucher_redemptions).where(
+                r.voucher_code == voucher.code, r.customer_key == customer_key, r.slot > 0))).scalar_one()
+            if used >= voucher.per_customer_limit:
+                raise VoucherNotApplicable(voucher.code, "has already been used as often as one customer may")
+            slot = used + 1
+        # two orders of one customer racing for the same slot: the key lets exactly one of them have it
+        taken = await self.conn.execute(insert_ignoring_duplicates(self.backend, voucher_redemptions).values(
+            voucher_code=voucher.code, customer_key=customer_key, slot=slot, order_id=order_id, created_at=utcnow()))
+        if taken.rowcount != 1:
+            raise VoucherNotApplicable(voucher.code, "has already been used as often as one customer may")
+
+    async def give_back(self, order_id: int) -> None:
+        r = voucher_redemptions.c
+        codes = (await self.conn.execute(select(r.voucher_code).where(r.order_id == order_id))).scalars().all()
+        for code in codes:
+            await self.conn.execute(update(vouchers).where(vouchers.c.code == code, vouchers.c.times_used > 0)
+                                    .values(times_used=vouchers.c.times_used - 1))
+        if codes:
+            await self.conn.execute(delete(voucher_redemptions).where(r.order_id == order_id))
+
+    async def add_order(self, order: Order, *, access_key_hash: str) -> tuple[int, str]:
+        now = utcnow()
+        placeholder = "p" + secrets.token_hex(10)  # until the id is known; replaced in this transaction
+        values = {
+            "number": placeholder, "status": order.status.value, "email": order.email,
+            "customer_id": order.customer_id, "cart_id": order.cart_id, "currency": order.currency,
+            **{name: to_minor(getattr(order.totals, name)) for name in _AMOUNTS},
+            "tax_rate": str(order.totals.tax_rate), "prices_include_tax": order.totals.prices_include_tax,
+            "shipping_address": _address(order.shipping_address), "shipping_method": order.shipping_method,
+            "shipping_method_name": order.shipping_method_name, "discount_code": order.discount_code,
+            "tracking": order.tracking, **_payment_values(order.payment),
+            "reservation_expires_at": order.reservation_expires_at, "access_key_hash": access_key_hash,
+            "history": _history(order), "created_at": order.created_at, "updated_at": now,
+        }
+        result = await self.conn.execute(insert(orders).values(**values))
+        order_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        number = order_number(order_id)
+        await self.conn.execute(update(orders).where(orders.c.id == order_id).values(number=number))
+        await self.conn.execute(insert(order_lines), [
+            {"order_id": order_id, "position": n, "sku": line.sku, "name": line.name[:420],
+             "product_slug": line.product_slug, "unit_price": to_minor(line.unit_price), "quantity": line.quantity,
+             "weight_grams": line.weight_grams} for n, line in enumerate(order.lines)])
+        return order_id, number
+
+    async def lock_order(self, number: str) -> tuple[int, Order] | None:
+        return await _load(self.conn, number, lock=True)
+
+    async def update_order(self, order_id: int, order: Order) -> None:
+        await self.conn.execute(update(orders).where(orders.c.id == order_id).values(
+            status=order.status.value, cart_id=order.cart_id, tracking=order.tracking,
+            reservation_expires_at=order.reservation_expires_at, history=_history(order), updated_at=utcnow(),
+            **_payment_values(order.payment)))
+
+    async def set_payment(self, order_id: int, payment: Payment) -> None:
+        await self.conn.execute(update(orders).where(orders.c.id == order_id).values(
+            updated_at=utcnow(), **_payment_values(payment)))
+
+    async def first_time(self, provider: str, event_id: str, *, now: datetime) -> bool:
+        result = await self.conn.execute(insert_ignoring_duplicates(self.backend, payment_events).values(
+            provider=provider, event_id=event_id[:255], received_at=now))
+        return bool(result.rowcount == 1)
+
+
+def _address(address: Address) -> dict[str, str]:
+    return {"name": address.name, "line1": address.line1, "line2": address.line2, "city": address.city,
+            "postal_code": address.postal_code, "country": address.country, "region": address.region,
+            "phone": address.phone}
+
+
+class SqlMainUnitOfWork:
+    """MainUnitOfWork: each `begin()` is one main-store transaction, committed unless the block raises."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[SqlCommerceUnit]:
+        async with self._store.write() as conn:
+            yield SqlCommerceUnit(conn, self._store.backend)
+
+
+class SqlOrders:
+    """OrderReader over the main store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def order(self, number: str) -> Order | None:
+        async with self._store.read() as conn:
+            found = await _load(conn, number)
+        return found[1] if found else None
+
+    async def orders_of(self, customer_id: str, *, page: int, limit: int) -> Page[Order]:
+        async with self._store.read() as conn:
+            total = (await conn.execute(select(func.count()).select_from(orders)
+                                        .where(orders.c.customer_id == customer_id))).scalar_one()
+            rows = (await conn.execute(select(orders).where(orders.c.customer_id == customer_id)
+                                       .order_by(orders.c.id.desc()).limit(limit).offset((page - 1) * limit))).all()
+            found = []
+            for row in rows:
+                found.append(_order(row, (await conn.execute(_LINES, {"order_id": row.id})).all()))
+        return Page(items=found, total=total, page=page, limit=limit)
+
+    async def access_key_hash(self, number: str) -> str | None:
+        async with self._store.read() as conn:
+            value = (await conn.execute(select(orders.c.access_key_hash).where(orders.c.number == number))).scalar()
+        return str(value) if value is not None else None
+
+    async def number_for_payment(self, provider: str, payment_ref: str) -> str | None:
+        async with self._store.read() as conn:
+            value = (await conn.execute(select(orders.c.number).where(
+                orders.c.payment_provider == provider, orders.c.payment_ref == payment_ref))).scalar()
+        return str(value) if value is not None else None
+
+    async def overdue(self, *, now: datetime, limit: int) -> Sequence[str]:
+        async with self._store.read() as conn:
+            rows = await conn.execute(select(orders.c.number).where(and_(
+                orders.c.status == OrderStatus.PENDING.value, orders.c.reservation_expires_at < now))
+                .order_by(orders.c.reservation_expires_at).limit(limit))
+            return [str(n) for n in rows.scalars()]

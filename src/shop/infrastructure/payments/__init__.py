@@ -1,0 +1,1 @@
+"""Payment gateways: `test_gateway` (built in, no network) and `stripe`, with Stripe's webhook signatures."""

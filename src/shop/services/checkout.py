@@ -1,0 +1,265 @@
+"""Checkout: price the cart, reserve its stock and create the order in one transaction, then take the payment.
+
+The order exists before any money moves, so "paid but no order" cannot happen: a payment always has an order
+to land on, and an order whose payment outcome was missed is reconciled with the gateway before its stock is
+released (see `OrderService.expire_reservations`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from shop.domain.cart import Cart, CartClosed, CartStatus
+from shop.domain.discounts import Voucher, VoucherNotApplicable, normalize_code
+from shop.domain.errors import Conflict, DomainError, InvalidValue, NotFound
+from shop.domain.messages import Email
+from shop.domain.money import Money
+from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus
+from shop.domain.payments import ChargeRequest, ChargeResult, ChargeStatus, check_token
+from shop.domain.pricing import Address, PricedLine, ShippingMethod, TaxTable, Totals, price_order
+from shop.domain.users import normalize_email
+from shop.services.cart import priced_lines
+from shop.services.clock import Clock, utc_now
+from shop.services.commerce_ports import CartRepository, CommerceUnit, MainUnitOfWork, VoucherRepository
+from shop.services.email_delivery import MailTemplates, queue_email
+from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
+from shop.services.ports import CatalogReader
+
+
+class PaymentDeclined(DomainError):
+    """The card was refused; the order is canceled and the cart open again for another try."""
+
+    def __init__(self, number: str, reason: str) -> None:
+        super().__init__(f"the payment for order {number} was declined ({reason}); try another card")
+        self.number = number
+        self.reason = reason
+
+
+class ItemsUnavailable(Conflict):
+    def __init__(self, skus: Sequence[str]) -> None:
+        super().__init__(f"no longer for sale: {', '.join(skus)}; remove them from the cart")
+        self.skus = list(skus)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    cart_id: str
+    email: str
+    address: Address
+    shipping_method: str
+    payment_token: str
+    customer_id: str | None = None
+    discount_code: str | None = None  # overrides the cart's code when given
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    order: Order
+    access_key: str  # lets a guest see this order; shown once
+
+
+def hash_access_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def customer_key(customer_id: str | None, email_key: str) -> str:
+    """Whom a per-customer voucher limit counts: the account, or the e-mail address of a guest."""
+    return f"user:{customer_id}" if customer_id else f"email:{email_key}"
+
+
+def quantities(lines: Sequence[OrderLine] | Sequence[PricedLine]) -> list[tuple[str, int]]:
+    """Units per SKU in SKU order: every transaction locks stock rows in the same order, so none deadlock."""
+    units: dict[str, int] = {}
+    for line in lines:
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return sorted(units.items())
+
+
+class Pricing:
+    """Shipping methods and tax rules of the shop, and the totals they give a set of lines."""
+
+    def __init__(self, *, methods: Sequence[ShippingMethod], taxes: TaxTable, currency: str) -> None:
+        self.methods = {m.code: m for m in methods}
+        self.taxes = taxes
+        self.currency = currency
+
+    def methods_for(self, country: str | None) -> list[ShippingMethod]:
+        return [m for m in self.methods.values() if country is None or m.ships_to(country)]
+
+    def method(self, code: str, address: Address) -> ShippingMethod:
+        method = self.methods.get(code)
+        if method is None:
+            raise InvalidValue("shipping_method", f"unknown shipping method {code!r}; see /api/v1/shipping-methods")
+        if not method.ships_to(address.country):
+            raise InvalidValue("shipping_method", f"{method.name} does not ship to {address.country}")
+        return method
+
+    def totals(self, lines: Sequence[PricedLine], *, discount: Money, method: ShippingMethod,
+               address: Address) -> Totals:
+        goods = sum((line.total for line in lines), Money.zero(self.currency))
+        weight = sum(line.weight_grams * line.quantity for line in lines)
+        shipping = method.cost(goods - discount, weight)
+        return price_order(lines, currency=self.currency, discount=discount, shipping=shipping,
+                           tax_rate=self.taxes.rate_for(address), prices_include_tax=self.taxes.prices_include_tax)
+
+
+class CheckoutService:
+    def __init__(self, *, units: MainUnitOfWork, carts: CartRepository, vouchers: VoucherRepository,
+                 catalog: CatalogReader, gateway: PaymentGateway, pricing: Pricing, templates: MailTemplates,
+                 public_url: str, reservation: timedelta = timedelta(minutes=15), clock: Clock = utc_now) -> None:
+        self._units = units
+        self._carts = carts
+        self._vouchers = vouchers
+        self._catalog = catalog
+        self._gateway = gateway
+        self.pricing = pricing
+        self._templates = templates
+        self._public_url = public_url.rstrip("/")
+        self._reservation = reservation
+        self._clock = clock
+
+    async def _voucher(self, code: str | None, goods: Money) -> tuple[Voucher | None, Money]:
+        if code is None:
+            return None, Money.zero(goods.currency)
+        normalized = normalize_code(code, field="discount_code")
+        voucher = await self._vouchers.get(normalized)
+        if voucher is None:
+            raise VoucherNotApplicable(normalized, "does not exist")
+        voucher.check(goods, now=self._clock())
+        return voucher, voucher.amount_off(goods)
+
+    async def place_order(self, request: CheckoutRequest) -> PlacedOrder:
+        """Place an order for the cart and pay for it; raises PaymentDeclined if the card is refused."""
+        token = check_token(request.payment_token)
+        email, email_key = normalize_email(request.email)
+        cart = await self._carts.get(request.cart_id)
+        if cart is None or (cart.customer_id is not None and cart.customer_id != request.customer_id):
+            raise NotFound("cart", request.cart_id)
+        if cart.empty:
+            raise InvalidValue("cart_id", "the cart is empty")
+        offers = await self._catalog.offers([line.sku for line in cart.lines])
+        lines, gone = priced_lines(cart, offers)
+        if gone:
+            raise ItemsUnavailable([cart.line(line_id).sku for line_id in gone])
+        method = self.pricing.method(request.shipping_method, request.address)
+        goods = sum((line.total for line in lines), Money.zero(self.pricing.currency))
+        voucher, discount = await self._voucher(request.discount_code or cart.discount_code, goods)
+        totals = self.pricing.totals(lines, discount=discount, method=method, address=request.address)
+        now = self._clock()
+        access_key = secrets.token_urlsafe(18)
+        order = Order(
+            number="", status=OrderStatus.PENDING, email=email, customer_id=request.customer_id,
+            lines=[OrderLine(sku=line.sku, name=line.name, product_slug=line.product_slug,
+                             unit_price=line.unit_price, quantity=line.quantity, weight_grams=line.weight_grams)
+                   for line in lines],
+            shipping_address=request.address, shipping_method=method.code, shipping_method_name=method.name,
+            totals=totals, payment=Payment(provider=self._gateway.name, status=PaymentStatus.PENDING,
+                                           amount=totals.total),
+            created_at=now, discount_code=voucher.code if voucher else None, cart_id=cart.id,
+            reservation_expires_at=now + self._reservation, history=[(OrderStatus.PENDING, now)])
+
+        async with self._units.begin() as unit:
+            locked = await unit.lock_cart(cart.id)
+            if locked is None:
+                raise NotFound("cart", cart.id)
+            if locked.status is not CartStatus.OPEN:
+                raise CartClosed(cart.id, locked.status)
+            if cart_lines_changed(cart, locked):  # changed since it was priced: the shopper must look again
+                raise Conflict("the cart changed while checking out; review it and try again")
+            locked.close()
+            await unit.reserve(quantities(order.lines))
+            order_id, number = await unit.add_order(order, access_key_hash=hash_access_key(access_key))
+            order.number = number
+            if voucher is not None:
+                await unit.redeem(voucher, customer_key=customer_key(request.customer_id, email_key),
+                                  order_id=order_id)
+            locked.updated_at = now
+            await unit.carts.save(locked)
+
+        try:
+            result = await self._gateway.charge(ChargeRequest(reference=order.number, amount=totals.total,
+                                                              token=token, idempotency_key=f"order-{order.number}",
+                                                              email=email))
+        except GatewayUnavailable:
+            # the outcome is unknown: the order stays pending and is reconciled when its reservation runs out
+            return PlacedOrder(order=order, access_key=access_key)
+        placed = await self.record_charge(order.number, result)
+        if placed.status is OrderStatus.CANCELED:
+            raise PaymentDeclined(order.number, result.decline_reason or "declined")
+        return PlacedOrder(order=placed, access_key=access_key)
+
+    async def record_charge(self, number: str, result: ChargeResult) -> Order:
+        """Apply what the gateway said about an order's payment."""
+        async with self._units.begin() as unit:
+            found = await unit.lock_order(number)
+            if found is None:
+                raise NotFound("order", number)
+            order_id, order = found
+            if order.status is not OrderStatus.PENDING:
+                return order  # a webhook got here first
+            payment = replace(order.payment, reference=result.payment_ref or order.payment.reference,
+                              action_url=result.action_url, decline_reason=result.decline_reason)
+            if result.status is ChargeStatus.SUCCEEDED:
+                await self.mark_paid(unit, order_id, order, replace(payment, status=PaymentStatus.CAPTURED))
+            elif result.status in (ChargeStatus.DECLINED, ChargeStatus.CANCELED):
+                await self.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
+                                         reopen_cart=True)
+            else:
+                status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
+                    else PaymentStatus.PENDING
+                order.payment = replace(payment, status=status)
+                await unit.set_payment(order_id, order.payment)
+            return order
+
+    async def mark_paid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment) -> None:
+        """A pending order's money is captured: its reserved stock is sold and the confirmation goes out."""
+        now = self._clock()
+        await unit.take(quantities(order.lines))
+        order.payment = payment
+        order.reservation_expires_at = None
+        order.move_to(OrderStatus.PAID, at=now)
+        await unit.update_order(order_id, order)
+        await queue_email(unit.outbox, self.order_email("order-confirmation", order))
+
+    async def cancel_unpaid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment, *,
+                            reopen_cart: bool = False) -> None:
+        """A pending order will not be paid: its stock and voucher go back."""
+        await unit.release(quantities(order.lines))
+        await unit.give_back(order_id)
+        order.payment = payment
+        order.reservation_expires_at = None
+        order.move_to(OrderStatus.CANCELED, at=self._clock())
+        if reopen_cart and order.cart_id is not None:
+            cart = await unit.lock_cart(order.cart_id)
+            if cart is not None:
+                cart.reopen()
+                cart.updated_at = self._clock()
+                await unit.carts.save(cart)
+            order.cart_id = None  # the cart may become another order
+        await unit.update_order(order_id, order)
+
+    def order_email(self, template: str, order: Order) -> Email:
+        return self._templates.render(template, to=order.email, order=order_view(order),
+                                      link=f"{self._public_url}/account/orders/{order.number}")
+
+
+def order_view(order: Order) -> Mapping[str, object]:
+    """What e-mail templates see of an order: plain values, money as text."""
+    totals = order.totals
+    return {
+        "number": order.number, "status": order.status.value, "tracking": order.tracking or "",
+        "lines": [{"name": line.name, "sku": line.sku, "quantity": line.quantity, "unit_price": str(line.unit_price),
+                   "total": str(line.total)} for line in order.lines],
+        "goods": str(totals.goods), "discount": str(totals.discount), "has_discount": totals.discount.amount > 0,
+        "discount_code": order.discount_code or "", "shipping": str(totals.shipping),
+        "tax": str(totals.tax), "total": str(totals.total), "prices_include_tax": totals.prices_include_tax,
+        "address": order.shipping_address, "shipping_method": order.shipping_method_name,
+    }
+
+
+def cart_lines_changed(before: Cart, after: Cart) -> bool:
+    return [(line.sku, line.quantity) for line in before.lines] != [(line.sku, line.quantity) for line in after.lines]

@@ -1,0 +1,55 @@
+"""The commerce core's background work, one round per call from `shop worker`: settle orders whose stock
+reservation ran out, give back money that arrived for canceled orders, forget old idempotency keys."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shop.services.clock import Clock, utc_now
+from shop.services.idempotency import Idempotency
+from shop.services.orders import OrderService
+from shop.services.outbox import Outbox, RetryPolicy, short_error
+
+log = logging.getLogger(__name__)
+REFUND = "refund"
+
+
+@dataclass(slots=True)
+class CommerceJobs:
+    orders: OrderService
+    outbox: Outbox
+    idempotency: Idempotency
+    clock: Clock = utc_now
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    purge_every: timedelta = timedelta(hours=1)
+    _last_purge: datetime | None = None
+
+    async def run_once(self) -> int:
+        """One round; returns how many things it settled or sent."""
+        done = await self.orders.expire_reservations(now=self.clock())
+        done += await self._refunds()
+        now = self.clock()
+        if self._last_purge is None or now - self._last_purge >= self.purge_every:
+            self._last_purge = now
+            await self.idempotency.purge()
+        return done
+
+    async def _refunds(self) -> int:
+        now = self.clock()
+        jobs = await self.outbox.claim_due(REFUND, now=now, limit=20, lease=timedelta(minutes=2))
+        for job in jobs:
+            try:
+                await self.orders.refund_stray_payment({k: str(v) for k, v in job.payload.items()})
+            except Exception as exc:
+                error = short_error(f"{type(exc).__name__}: {exc}")
+                if self.retry.gives_up_after(job.attempts):
+                    log.error("refund for order %s given up: %s", job.payload.get("order"), error)
+                    await self.outbox.mark_dead(job, error=error, now=self.clock())
+                else:
+                    await self.outbox.mark_failed(job, error=error,
+                                                  retry_at=self.clock() + self.retry.delay(job.attempts))
+            else:
+                await self.outbox.mark_sent(job, now=self.clock())
+        return len(jobs)

@@ -1,0 +1,138 @@
+"""Ports of the commerce core: carts, vouchers, orders and the main-store unit of work that places them.
+
+Stock, orders, vouchers and the outbox share the main store, so placing an order is one transaction: the
+`MainUnitOfWork` hands out a `CommerceUnit` bound to one open transaction, committed when the block ends without
+an error and rolled back otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+from shop.domain.cart import Cart
+from shop.domain.catalog import Page
+from shop.domain.discounts import Voucher
+from shop.domain.orders import Order, Payment
+from shop.services.outbox import OutboxWriter
+
+
+class CartRepository(Protocol):
+    async def get(self, cart_id: str) -> Cart | None: ...
+
+    async def open_cart_of(self, customer_id: str) -> Cart | None:
+        """The customer's open cart, if they have one."""
+        ...
+
+    async def save(self, cart: Cart) -> None:
+        """Store the cart as it is now (its lines replace the stored ones)."""
+        ...
+
+
+class VoucherRepository(Protocol):
+    async def get(self, code: str) -> Voucher | None: ...
+
+    async def add(self, voucher: Voucher, *, now: datetime) -> None:
+        """Store a new voucher; raise Conflict if the code exists."""
+        ...
+
+    async def all(self) -> Sequence[Voucher]: ...
+
+
+class OrderReader(Protocol):
+    async def order(self, number: str) -> Order | None: ...
+
+    async def orders_of(self, customer_id: str, *, page: int, limit: int) -> Page[Order]: ...
+
+    async def access_key_hash(self, number: str) -> str | None: ...
+
+    async def number_for_payment(self, provider: str, payment_ref: str) -> str | None: ...
+
+    async def overdue(self, *, now: datetime, limit: int) -> Sequence[str]:
+        """Numbers of pending orders whose stock reservation has run out."""
+        ...
+
+
+class CommerceUnit(Protocol):
+    """The main store inside one open transaction."""
+
+    @property
+    def carts(self) -> CartRepository: ...
+
+    @property
+    def outbox(self) -> OutboxWriter:
+        """The outbox inside this transaction: what is added leaves only if the transaction commits."""
+        ...
+
+    async def lock_cart(self, cart_id: str) -> Cart | None:
+        """The cart, locked until the transaction ends, so two checkouts of one cart queue up."""
+        ...
+
+    async def reserve(self, quantities: Sequence[tuple[str, int]]) -> None:
+        """Hold units of each SKU; raise OutOfStock (and hold nothing) if any is short."""
+        ...
+
+    async def take(self, quantities: Sequence[tuple[str, int]]) -> None:
+        """Turn held units into sold ones: they leave both the reserved count and the shelf."""
+        ...
+
+    async def release(self, quantities: Sequence[tuple[str, int]]) -> None:
+        """Give held units back."""
+        ...
+
+    async def restock(self, quantities: Sequence[tuple[str, int]]) -> None:
+        """Put sold units back on the shelf (a paid order canceled before it shipped)."""
+        ...
+
+    async def redeem(self, voucher: Voucher, *, customer_key: str, order_id: int) -> None:
+        """Count one use of the voucher; raise VoucherNotApplicable if its total or per-customer limit is
+        reached — checked and counted atomically, so concurrent orders cannot exceed a limit."""
+        ...
+
+    async def give_back(self, order_id: int) -> None:
+        """Undo the voucher use of an order that will not be paid."""
+        ...
+
+    async def add_order(self, order: Order, *, access_key_hash: str) -> tuple[int, str]:
+        """Store a new order (its number is chosen here); returns its id and number."""
+        ...
+
+    async def lock_order(self, number: str) -> tuple[int, Order] | None:
+        """The order and its id, locked until the transaction ends."""
+        ...
+
+    async def update_order(self, order_id: int, order: Order) -> None:
+        """Store the order's status, payment, tracking, reservation and history."""
+        ...
+
+    async def set_payment(self, order_id: int, payment: Payment) -> None: ...
+
+    async def first_time(self, provider: str, event_id: str, *, now: datetime) -> bool:
+        """Record a gateway event as applied; False if it already was (a replay)."""
+        ...
+
+
+class MainUnitOfWork(Protocol):
+    def begin(self) -> AbstractAsyncContextManager[CommerceUnit]: ...
+
+
+class IdempotencyStore(Protocol):
+    """Stored responses of requests that carried an Idempotency-Key."""
+
+    async def claim(self, scope: str, key: str, fingerprint: str, *, now: datetime, lock_for: float,
+                    keep_for: float) -> tuple[str, int | None, object]:
+        """Claim the key for a new request. Returns ("new", None, None) when claimed; ("done", status, body) for a
+        finished one; ("running", None, None) while another request holds it; ("mismatch", None, None) when the
+        key was used with a different request."""
+        ...
+
+    async def finish(self, scope: str, key: str, *, status: int, body: object) -> None: ...
+
+    async def forget(self, scope: str, key: str) -> None:
+        """Drop a claim whose request failed unexpectedly, so it can be retried."""
+        ...
+
+    async def purge(self, *, now: datetime) -> int: ...
+

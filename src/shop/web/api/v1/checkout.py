@@ -1,0 +1,114 @@
+"""Checkout over the API: shipping methods, and placing an order (honouring `Idempotency-Key`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from shop.domain.errors import DomainError
+from shop.domain.pricing import Address
+from shop.services.checkout import CheckoutRequest, CheckoutService
+from shop.services.idempotency import Idempotency, fingerprint
+from shop.web.api.v1.money_json import money, order_json
+from shop.web.api.v1.schemas import Problem, StrictInput
+from shop.web.problems import PROBLEM, response_for
+from shop.web.responses import JSON
+from shop.web.security import MaybeUser
+
+router = APIRouter(prefix="/api/v1", tags=["checkout"])
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401, 402, 404, 409, 422, 503)}
+
+
+class AddressIn(StrictInput):
+    name: str = Field(max_length=200)
+    line1: str = Field(max_length=200)
+    line2: str = Field("", max_length=200)
+    city: str = Field(max_length=100)
+    postal_code: str = Field(max_length=16)
+    region: str = Field("", max_length=3, description="ISO 3166-2 subdivision, e.g. CA")
+    country: str = Field(max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")
+    phone: str = Field("", max_length=32)
+
+    def address(self) -> Address:
+        return Address.of(**self.model_dump())
+
+
+class PaymentIn(StrictInput):
+    token: str = Field(max_length=255, description="a payment method token (test: tok_visa, tok_chargeDeclined, "
+                                                   "tok_threeDSecure); never a card number")
+
+
+class CheckoutIn(StrictInput):
+    cart_id: str = Field(min_length=8, max_length=40)
+    email: str = Field(max_length=320)
+    shipping_address: AddressIn
+    shipping_method: str = Field(max_length=32)
+    discount_code: str | None = Field(None, max_length=64)
+    payment: PaymentIn
+
+
+def _checkout(request: Request) -> CheckoutService:
+    service: CheckoutService = request.app.state.services.checkout
+    return service
+
+
+@router.get("/shipping-methods")
+async def shipping_methods(request: Request,
+                           country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None) -> Response:
+    """The ways the shop ships (to `country`, when given), with their prices."""
+    items = []
+    for method in _checkout(request).pricing.methods_for(country.upper() if country else None):
+        items.append({"code": method.code, "name": method.name, "kind": method.kind.value,
+                      "price": money(method.price),
+                      "bands": [{"up_to_grams": grams, "price": money(price)} for grams, price in method.bands],
+                      "free_above": money(method.free_above) if method.free_above else None,
+                      "countries": sorted(method.countries)})
+    return JSON({"items": items, "total": len(items)})
+
+
+async def _place(request: Request, body: CheckoutIn, customer_id: str | None) -> tuple[int, object]:
+    try:
+        placed = await _checkout(request).place_order(CheckoutRequest(
+            cart_id=body.cart_id, email=body.email, address=body.shipping_address.address(),
+            shipping_method=body.shipping_method, payment_token=body.payment.token, customer_id=customer_id,
+            discount_code=body.discount_code))
+    except DomainError as exc:
+        problem = await response_for(request, exc)
+        return problem.status_code, orjson.loads(bytes(problem.body))
+    order = order_json(placed.order)
+    order["access_key"] = placed.access_key
+    return (201 if placed.order.status.value == "paid" else 202), order
+
+
+@router.post("/checkout", status_code=201, responses=_ERRORS)
+async def checkout(request: Request, body: CheckoutIn, user: MaybeUser,
+                   idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> Response:
+    """Place the order for a cart and pay for it: 201 when paid, 202 when the payment needs the customer
+    (`payment.action_url`), 402 when declined. With `Idempotency-Key`, a retry returns the first answer."""
+    customer_id = user.id if user else None
+    if idempotency_key is None:
+        status, payload = await _place(request, body, customer_id)
+        replayed = False
+    else:
+        scope = f"checkout:{customer_id or 'guest'}"
+        raw = await request.body()
+        outcome = await _idempotency(request).run(scope, idempotency_key, fingerprint(raw),
+                                                  lambda: _place(request, body, customer_id))
+        status, payload, replayed = outcome.status, outcome.body, outcome.replayed
+    headers = {"Cache-Control": "no-store"}
+    if idempotency_key is not None:
+        headers["Idempotent-Replayed"] = "true" if replayed else "false"
+    if status >= 400:
+        return Response(orjson.dumps(payload), status_code=status, media_type=PROBLEM, headers=headers)
+    if isinstance(payload, dict) and payload.get("number"):
+        headers["Location"] = f"/api/v1/orders/{payload['number']}"
+    return JSON(payload, status_code=status, headers=headers)
+
+
+def _idempotency(request: Request) -> Idempotency:
+    service: Idempotency = request.app.state.services.idempotency
+    return service

@@ -1,0 +1,82 @@
+"""Orders over the API: customers see their own; staff fulfil, ship, cancel and refund."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi import Path as PathParam
+from pydantic import Field
+from starlette.responses import Response
+
+from shop.domain.users import Role
+from shop.services.orders import OrderService
+from shop.web.api.v1.money_json import order_json
+from shop.web.api.v1.schemas import Problem, StrictInput
+from shop.web.responses import JSON
+from shop.web.security import CurrentUser, MaybeUser, Staff
+
+router = APIRouter(prefix="/api/v1", tags=["orders"])
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401, 403, 404, 409, 422)}
+Number = Annotated[str, PathParam(min_length=1, max_length=24, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+class ShipIn(StrictInput):
+    tracking: str | None = Field(None, max_length=100)
+
+
+def _orders(request: Request) -> OrderService:
+    service: OrderService = request.app.state.services.orders
+    return service
+
+
+def _private(body: dict[str, Any]) -> Response:
+    return JSON(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/orders", responses=_ERRORS)
+async def my_orders(request: Request, user: CurrentUser, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+                    limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
+    """The signed-in customer's orders, newest first."""
+    found = await _orders(request).orders_of(user.id, page=page, limit=limit)
+    return _private({"items": [order_json(o) for o in found.items], "total": found.total, "page": found.page,
+                     "limit": found.limit})
+
+
+@router.get("/orders/{number}", responses=_ERRORS)
+async def get_order(request: Request, number: Number, user: MaybeUser,
+                    x_order_key: Annotated[str | None, Header(max_length=100)] = None) -> Response:
+    """One order: its customer's, any for staff, or a guest's with the `X-Order-Key` given at checkout."""
+    order = await _orders(request).order_for(number, customer_id=user.id if user else None,
+                                             staff=bool(user and user.has_role(Role.STAFF)), access_key=x_order_key)
+    return _private(order_json(order))
+
+
+@router.post("/orders/{number}/fulfil", responses=_ERRORS)
+async def fulfil(request: Request, number: Number, _: Staff) -> Response:
+    """Mark a paid order picked and packed."""
+    return _private(order_json(await _orders(request).fulfil(number)))
+
+
+@router.post("/orders/{number}/ship", responses=_ERRORS)
+async def ship(request: Request, number: Number, _: Staff, body: ShipIn | None = None) -> Response:
+    """Hand a fulfilled order to the carrier; the customer gets an e-mail with the tracking number."""
+    return _private(order_json(await _orders(request).ship(number, tracking=body.tracking if body else None)))
+
+
+@router.post("/orders/{number}/deliver", responses=_ERRORS)
+async def deliver(request: Request, number: Number, _: Staff) -> Response:
+    """Mark a shipped order delivered."""
+    return _private(order_json(await _orders(request).deliver(number)))
+
+
+@router.post("/orders/{number}/cancel", responses=_ERRORS)
+async def cancel(request: Request, number: Number, _: Staff) -> Response:
+    """Cancel an order not yet packed: stock goes back, a paid order is refunded."""
+    return _private(order_json(await _orders(request).cancel(number)))
+
+
+@router.post("/orders/{number}/refund", responses=_ERRORS)
+async def refund(request: Request, number: Number, _: Staff) -> Response:
+    """Refund a paid order in full; goods not yet shipped go back into stock."""
+    return _private(order_json(await _orders(request).refund(number)))

@@ -1,0 +1,50 @@
+"""Payment gateways call in: signed webhooks, and the test gateway's stand-in for 3-D Secure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from starlette.responses import HTMLResponse, Response
+
+from shop.services.orders import OrderService
+from shop.web.api.v1.schemas import Problem
+from shop.web.responses import JSON
+
+router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (400, 404)}
+Ref = Annotated[str, PathParam(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+def _orders(request: Request) -> OrderService:
+    service: OrderService = request.app.state.services.orders
+    return service
+
+
+@router.post("/webhooks/{provider}", responses=_ERRORS)
+async def webhook(request: Request, provider: Annotated[str, PathParam(max_length=20)]) -> Response:
+    """A gateway's signed event; applied once however often it arrives (the signature is checked on the raw
+    body, so this route reads the body itself)."""
+    body = await request.body()
+    outcome = await _orders(request).apply_webhook(provider, body, dict(request.headers))
+    return JSON({"received": True, "applied": outcome.applied})
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test payment</title></head>
+<body><main><h1>Test bank</h1><p>This stands in for the customer's bank asking them to confirm a card payment
+(3-D Secure). Nothing is charged.</p><form method="post"><button type="submit">Confirm payment</button></form>
+</main></body></html>"""
+
+
+@router.get("/test/authenticate/{payment_ref}", response_class=HTMLResponse)
+async def authenticate_page(payment_ref: Ref) -> Response:
+    """The test bank's confirmation page (test gateway only)."""
+    return HTMLResponse(_PAGE, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/test/authenticate/{payment_ref}", responses=_ERRORS)
+async def authenticate(request: Request, payment_ref: Ref) -> Response:
+    """Confirm a test payment that required authentication, as the customer's bank would."""
+    outcome = await _orders(request).authenticate_test_payment(payment_ref)
+    return JSON({"order": outcome.order, "applied": outcome.applied}, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,58 @@
+"""Vouchers (staff): create and list discount codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from shop.domain.discounts import Voucher
+from shop.services.vouchers import VoucherDraft, Vouchers
+from shop.web.api.v1.money_json import money
+from shop.web.api.v1.schemas import Problem, StrictInput
+from shop.web.responses import JSON, iso
+from shop.web.security import Staff
+
+router = APIRouter(prefix="/api/v1", tags=["discounts (staff)"])
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401, 403, 409, 422)}
+
+
+class VoucherIn(StrictInput):
+    code: str = Field(max_length=64, examples=["WELCOME10"])
+    kind: str = Field(pattern=r"^(percentage|fixed)$")
+    value: str = Field(max_length=20, description="a percentage (10 = 10 %) or an amount, as decimal text")
+    min_order: str | None = Field(None, max_length=20)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    usage_limit: int | None = Field(None, ge=1, le=100_000_000)
+    per_customer_limit: int | None = Field(None, ge=1, le=1000)
+
+
+def voucher_json(voucher: Voucher) -> dict[str, Any]:
+    return {"code": voucher.code, "kind": voucher.kind.value, "value": str(voucher.value),
+            "currency": voucher.currency, "min_order": money(voucher.min_order) if voucher.min_order else None,
+            "starts_at": iso(voucher.starts_at), "ends_at": iso(voucher.ends_at), "usage_limit": voucher.usage_limit,
+            "per_customer_limit": voucher.per_customer_limit, "times_used": voucher.times_used,
+            "active": voucher.active}
+
+
+def _vouchers(request: Request) -> Vouchers:
+    service: Vouchers = request.app.state.services.vouchers
+    return service
+
+
+@router.post("/vouchers", status_code=201, responses=_ERRORS)
+async def create_voucher(request: Request, body: VoucherIn, _: Staff) -> Response:
+    """Create a voucher code."""
+    voucher = await _vouchers(request).create(VoucherDraft(**body.model_dump()))
+    return JSON(voucher_json(voucher), status_code=201)
+
+
+@router.get("/vouchers", responses=_ERRORS)
+async def list_vouchers(request: Request, _: Staff) -> Response:
+    """Every voucher with how often it was used."""
+    items = [voucher_json(v) for v in await _vouchers(request).all()]
+    return JSON({"items": items, "total": len(items)})
