@@ -102,8 +102,10 @@ def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awa
     outbox, sender = SqlOutbox(databases.store("main")), build_mail_sender(settings)
     send_time = timedelta(seconds=settings.smtp_timeout)
     lease = max(timedelta(seconds=60), 4 * send_time)  # room for a few slow sends per claim
-    commerce = build_commerce(settings, databases)
-    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, idempotency=commerce.idempotency)
+    catalog = build_catalog(settings, databases)
+    commerce = build_commerce(settings, databases, catalog=catalog)
+    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, idempotency=commerce.idempotency,
+                        projection=catalog, stock=SqlStock(databases.store("main")))
 
     async def deliver() -> int:
         report = await deliver_due(outbox=outbox, sender=sender, now=utcnow, lease=lease, send_time=send_time)

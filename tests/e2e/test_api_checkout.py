@@ -223,3 +223,20 @@ async def test_weight_based_shipping_prices_by_weight_and_refuses_what_it_cannot
     refused = await client.post("/api/v1/checkout",
                                 json=checkout_body(await new_cart(client, items={huge: 1}), method="express"))
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "shipping_method"
+
+
+async def test_signing_in_with_a_guest_cart_merges_it(client: httpx.AsyncClient, demo_settings: Settings,
+                                                      staff: dict[str, str]) -> None:
+    sku = await new_product(client, staff, stock=5)
+    guest = await new_cart(client, items={sku: 2})
+    email, first = await signed_in(client, demo_settings)
+    mine = await new_cart(client, first, items={sku: 1})
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": "shopper-password-long",
+                                                          "cart_id": guest})
+    assert login.status_code == 200 and login.json()["cart_id"] == mine
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    cart = (await client.get(f"/api/v1/carts/{mine}", headers=headers)).json()
+    assert cart["items"][0]["quantity"] == 3
+    unknown = await client.post("/api/v1/auth/login", json={"email": email, "password": "shopper-password-long",
+                                                            "cart_id": "no-such-cart-here"})
+    assert unknown.status_code == 200 and unknown.json()["cart_id"] is None

@@ -4,6 +4,7 @@ gateway webhooks apply once, idempotency keys replay, vouchers count."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -216,3 +217,30 @@ async def test_the_order_confirmation_is_queued_with_the_order(client: httpx.Asy
         await databases.dispose()
     mails = [p for p in rows if email in p["to"]]
     assert len(mails) == 1 and number in mails[0]["subject"] and "Test Mug" in mails[0]["text"]
+
+
+async def test_the_catalogue_learns_a_product_sold_out_and_back_in_stock(
+        client: httpx.AsyncClient, demo_settings: Settings, staff: dict[str, str], tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from shop.bootstrap import build_delivery
+    from shop.infrastructure.db.posts.tables import products, variants
+
+    async def in_stock() -> bool:
+        databases = build_databases(demo_settings)
+        try:
+            # one round of `shop worker` (its e-mails go to files under tmp_path)
+            await build_delivery(demo_settings.model_copy(update={"var_dir": tmp_path}), databases)()
+            async with databases.store("posts").read() as conn:
+                return bool((await conn.execute(select(products.c.in_stock).join(
+                    variants, variants.c.product_id == products.c.id).where(variants.c.sku == sku))).scalar_one())
+        finally:
+            await databases.dispose()
+
+    sku = await new_product(client, staff, stock=1)
+    assert await in_stock()
+    number = (await client.post("/api/v1/checkout", json=checkout_body(await new_cart(client, items={sku: 1})))
+              ).json()["number"]
+    assert not await in_stock()
+    assert (await client.post(f"/api/v1/orders/{number}/cancel", headers=staff)).status_code == 200
+    assert await in_stock()

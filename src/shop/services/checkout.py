@@ -29,6 +29,8 @@ from shop.services.email_delivery import MailTemplates, queue_email
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
 from shop.services.ports import CatalogReader
 
+STOCK_CHANGED = "stock"
+
 
 class PaymentDeclined(DomainError):
     """The card was refused; the order is canceled and the cart open again for another try."""
@@ -172,6 +174,7 @@ class CheckoutService:
                 raise Conflict("the cart changed while checking out; review it and try again")
             locked.close()
             await unit.reserve(quantities(order.lines))
+            await stock_changed(unit, order)
             order_id, number = await unit.add_order(order, access_key_hash=hash_access_key(access_key))
             order.number = number
             if voucher is not None:
@@ -229,6 +232,7 @@ class CheckoutService:
                             reopen_cart: bool = False) -> None:
         """A pending order will not be paid: its stock and voucher go back."""
         await unit.release(quantities(order.lines))
+        await stock_changed(unit, order)
         await unit.give_back(order_id)
         order.payment = payment
         order.reservation_expires_at = None
@@ -245,6 +249,11 @@ class CheckoutService:
     def order_email(self, template: str, order: Order) -> Email:
         return self._templates.render(template, to=order.email, order=order_view(order),
                                       link=f"{self._public_url}/account/orders/{order.number}")
+
+
+async def stock_changed(unit: CommerceUnit, order: Order) -> None:
+    """Tell the worker that what can be bought of these SKUs changed (the catalogue's in-stock flags follow)."""
+    await unit.outbox.add(STOCK_CHANGED, {"skus": sorted({line.sku for line in order.lines})})
 
 
 def order_view(order: Order) -> Mapping[str, object]:

@@ -7,10 +7,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shop.services.checkout import STOCK_CHANGED
 from shop.services.clock import Clock, utc_now
+from shop.services.commerce_ports import InStockProjection
 from shop.services.idempotency import Idempotency
 from shop.services.orders import OrderService
 from shop.services.outbox import Outbox, RetryPolicy, short_error
+from shop.services.ports import StockReader
 
 log = logging.getLogger(__name__)
 REFUND = "refund"
@@ -21,6 +24,8 @@ class CommerceJobs:
     orders: OrderService
     outbox: Outbox
     idempotency: Idempotency
+    projection: InStockProjection
+    stock: StockReader
     clock: Clock = utc_now
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     purge_every: timedelta = timedelta(hours=1)
@@ -30,6 +35,7 @@ class CommerceJobs:
         """One round; returns how many things it settled or sent."""
         done = await self.orders.expire_reservations(now=self.clock())
         done += await self._refunds()
+        done += await self._in_stock_flags()
         now = self.clock()
         if self._last_purge is None or now - self._last_purge >= self.purge_every:
             self._last_purge = now
@@ -53,3 +59,28 @@ class CommerceJobs:
             else:
                 await self.outbox.mark_sent(job, now=self.clock())
         return len(jobs)
+
+    async def _in_stock_flags(self) -> int:
+        """Bring the catalogue's in-stock flags up to date for every SKU whose stock changed, in one pass."""
+        jobs = await self.outbox.claim_due(STOCK_CHANGED, now=self.clock(), limit=200, lease=timedelta(minutes=1))
+        if not jobs:
+            return 0
+        skus = sorted({str(sku) for job in jobs for sku in job.payload.get("skus", ())})
+        try:
+            await refresh_in_stock(skus, projection=self.projection, stock=self.stock)
+        except Exception as exc:
+            for job in jobs:
+                await self.outbox.mark_failed(job, error=short_error(f"{type(exc).__name__}: {exc}"),
+                                              retry_at=self.clock() + self.retry.delay(job.attempts))
+            return 0
+        for job in jobs:
+            await self.outbox.mark_sent(job, now=self.clock())
+        return len(jobs)
+
+
+async def refresh_in_stock(skus: list[str], *, projection: InStockProjection, stock: StockReader) -> int:
+    """Recompute "in stock" (any variant with units available) for the products owning `skus`."""
+    products = await projection.siblings(skus)
+    levels = await stock.levels(sorted({sku for group in products.values() for sku in group}))
+    flags = {pid: any(levels[s].available > 0 for s in group if s in levels) for pid, group in products.items()}
+    return await projection.set_in_stock(flags)

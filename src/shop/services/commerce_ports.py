@@ -7,7 +7,7 @@ an error and rolled back otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -136,3 +136,15 @@ class IdempotencyStore(Protocol):
 
     async def purge(self, *, now: datetime) -> int: ...
 
+
+
+class InStockProjection(Protocol):
+    """The catalogue's copy of "can this product be bought", kept so lists filter by it without the main store."""
+
+    async def siblings(self, skus: Sequence[str]) -> dict[int, list[str]]:
+        """For the products owning these SKUs: every SKU of each, by product id."""
+        ...
+
+    async def set_in_stock(self, flags: Mapping[int, bool]) -> int:
+        """Store the flags that changed; returns how many did."""
+        ...

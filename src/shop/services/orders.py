@@ -13,7 +13,7 @@ from shop.domain.catalog import Page
 from shop.domain.errors import NotFound
 from shop.domain.orders import Order, OrderStatus, PaymentStatus, check_transition
 from shop.domain.payments import ChargeResult, ChargeStatus, EventKind
-from shop.services.checkout import CheckoutService, hash_access_key, quantities
+from shop.services.checkout import CheckoutService, hash_access_key, quantities, stock_changed
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import MainUnitOfWork, OrderReader
 from shop.services.email_delivery import queue_email
@@ -107,6 +107,7 @@ class OrderService:
             else:
                 check_transition(number, order.status, OrderStatus.CANCELED)
                 await unit.restock(quantities(order.lines))
+                await stock_changed(unit, order)
                 order.payment = replace(order.payment, status=PaymentStatus.REFUNDED)
                 order.move_to(OrderStatus.CANCELED, at=self._clock())
                 await unit.update_order(order_id, order)
@@ -128,6 +129,7 @@ class OrderService:
                 return order  # refunded meanwhile (e.g. by the gateway's own event)
             if order.status in ON_THE_SHELF:
                 await unit.restock(quantities(order.lines))
+                await stock_changed(unit, order)
             order.payment = replace(order.payment, status=PaymentStatus.REFUNDED)
             order.move_to(OrderStatus.REFUNDED, at=self._clock())
             await unit.update_order(order_id, order)

@@ -288,6 +288,32 @@ class SqlCatalog:
             await conn.execute(delete(products).where(products.c.id == product_id))
             await self._bump(conn)
 
+    async def siblings(self, skus: Sequence[str]) -> dict[int, list[str]]:
+        """For the products owning these SKUs: every SKU of each, by product id."""
+        if not skus:
+            return {}
+        async with self._store.read() as conn:
+            owners = select(variants.c.product_id).where(variants.c.sku.in_(list(dict.fromkeys(skus))))
+            rows = await conn.execute(select(variants.c.product_id, variants.c.sku)
+                                      .where(variants.c.product_id.in_(owners)))
+            found: dict[int, list[str]] = {}
+            for row in rows:
+                found.setdefault(row.product_id, []).append(row.sku)
+            return found
+
+    async def set_in_stock(self, flags: Mapping[int, bool]) -> int:
+        """Store each product's in-stock flag where it changed; the catalogue version moves only if one did."""
+        changed = 0
+        async with self._store.write() as conn:
+            for product_id, flag in flags.items():
+                result = await conn.execute(update(products).where(products.c.id == product_id,
+                                                                   products.c.in_stock != flag)
+                                            .values(in_stock=flag))
+                changed += result.rowcount or 0
+            if changed:
+                await self._bump(conn)
+        return changed
+
     async def _bump(self, conn: Any) -> None:
         await conn.execute(update(catalog_version).where(catalog_version.c.id == 1)
                            .values(version=catalog_version.c.version + 1))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from shop.domain.errors import NotFound
 from shop.domain.users import User
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import Session
@@ -32,6 +33,7 @@ class Credentials(StrictInput):
     email: str = Field(max_length=320)
     password: str = Field(max_length=256)
     otp: str | None = Field(None, max_length=20, description="authenticator or recovery code, when 2FA is on")
+    cart_id: str | None = Field(None, max_length=40, description="a guest cart to fold into the customer's cart")
 
 
 class CodeIn(StrictInput):
@@ -91,9 +93,9 @@ def user_json(user: User) -> dict[str, Any]:
             "phone_verified": user.phone_verified_at is not None, "created_at": iso(user.created_at)}
 
 
-def _tokens(session: Session) -> Response:
+def _tokens(session: Session, **extra: Any) -> Response:
     return JSON({"access_token": session.access_token, "token_type": "bearer", "expires_in": session.expires_in,
-                 "refresh_token": session.refresh_token, "user": user_json(session.user)},
+                 "refresh_token": session.refresh_token, "user": user_json(session.user), **extra},
                 headers={"Cache-Control": "no-store"})
 
 
@@ -148,8 +150,15 @@ async def password_reset_confirm(body: PasswordResetConfirm, accounts: Accounts)
 @router.post("/auth/login", response_model=TokensOut, responses=_ERRORS)
 async def login(body: Credentials, request: Request, auth: Auth) -> Response:
     """Trade an e-mail and password for an access token and a refresh token."""
-    return _tokens(await auth.login(email=body.email, password=body.password, client=_client(request),
-                                    otp=body.otp))
+    session = await auth.login(email=body.email, password=body.password, client=_client(request), otp=body.otp)
+    if body.cart_id is None:
+        return _tokens(session)
+    # the guest's cart joins the customer's; a cart that cannot be found does not stop the sign-in
+    try:
+        cart = await request.app.state.services.carts.merge(body.cart_id, customer_id=session.user.id)
+    except NotFound:
+        return _tokens(session, cart_id=None)
+    return _tokens(session, cart_id=cart.cart.id)
 
 
 @router.post("/auth/refresh", response_model=TokensOut, responses=_ERRORS)
