@@ -78,6 +78,15 @@ class StoreUnavailable(Exception):
         self.reason = reason
 
 
+class StoreBusy(Exception):
+    """The database gave up on a transaction because of a concurrent one (a deadlock, a lock timeout): nothing
+    was changed, and the same request may simply be tried again."""
+
+    def __init__(self, store: str) -> None:
+        super().__init__(f"the {store} store was busy with a conflicting change; try again")
+        self.store = store
+
+
 class UserRepository(Protocol):
     """People and their password hashes (the users store)."""
 

@@ -24,7 +24,7 @@ from shop.domain.users import (
 from shop.services.checkout import ItemsUnavailable, PaymentDeclined
 from shop.services.payment_gateway import GatewayUnavailable, PaymentConfigurationError
 from shop.services.phone_verification import SmsNotSent
-from shop.services.ports import StoreUnavailable
+from shop.services.ports import StoreBusy, StoreUnavailable
 from shop.web.responses import dumps
 from shop.web.security import NotAllowed
 
@@ -164,6 +164,12 @@ async def response_for(request: Request, exc: Exception) -> Response:
     return await _unexpected(request, exc)
 
 
+async def _busy(_: Request, exc: Exception) -> Response:
+    log.warning("transaction refused by a concurrent one: %s", exc)
+    return problem(503, "the shop was busy with a conflicting change; nothing was changed, try again",
+                   headers={"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "something went wrong on our side; it has been logged")
@@ -191,5 +197,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(StoreBusy, _busy)
     app.add_exception_handler(SmsNotSent, _sms_not_sent)
     app.add_exception_handler(Exception, _unexpected)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from shop.services.ports import StoreUnavailable
+from shop.services.ports import StoreBusy, StoreUnavailable
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -149,6 +149,10 @@ class Store:
         try:
             async with conn.begin():
                 yield conn
+        except DBAPIError as exc:
+            if transient(exc):
+                raise StoreBusy(self.name) from None
+            raise
         finally:
             await conn.close()
 
@@ -199,6 +203,22 @@ class Databases:
         for engine in self._engines.values():
             await engine.dispose()
         self._engines.clear()
+
+
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_TRANSIENT_MYSQL = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def transient(exc: DBAPIError) -> bool:
+    """Whether the database refused the transaction only because of a concurrent one."""
+    original = exc.orig
+    if getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES or \
+            getattr(original, "pgcode", None) in _TRANSIENT_SQLSTATES:
+        return True
+    args = getattr(original, "args", ())
+    if args and args[0] in _TRANSIENT_MYSQL:
+        return True
+    return "database is locked" in str(original)
 
 
 def short_reason(exc: BaseException) -> str:
