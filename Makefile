@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-checkout clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,9 @@ run: $(VENV)/.installed
 	$(BIN)/shop seed --demo
 	$(BIN)/shop serve
 
-## test: set up with the dev extras and run the whole suite
+## test: set up with the dev extras (and Debian's Chromium for the browser tests) and run the whole suite
 test: $(VENV)/.installed-dev
+	./scripts/ensure-chromium
 	$(BIN)/python -m pytest
 
 ## lint: ruff, mypy (strict on domain and services), import-linter
@@ -36,6 +37,10 @@ lint: $(VENV)/.installed-dev
 ## bench: catalogue benchmark (needs wrk, PostgreSQL on 127.0.0.1); e.g. make bench BENCH_ARGS=--reuse
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.catalog $(BENCH_ARGS)
+
+## bench-checkout: checkout benchmark (needs PostgreSQL on 127.0.0.1); e.g. BENCH_ARGS=--duration=30
+bench-checkout: $(VENV)/.installed
+	$(BIN)/python -m bench.checkout $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -14,26 +14,34 @@ from shop.bootstrap import build_databases, create_asgi_app
 from shop.config import STORES, Settings
 from shop.infrastructure.db import migrate as migrations
 from shop.infrastructure.db.engines import Databases
-from tests.databases import ADMIN_URLS, DatabaseFactory, select_databases
+from tests import mongo_server
+from tests.databases import DatabaseFactory, select_databases, where
 
 SELECTION = select_databases()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     how = ("named by SHOP_TEST_DATABASES; each must answer" if SELECTION.required
-           else "SQLite plus what answered on localhost; SHOP_TEST_DATABASES=sqlite,postgresql,mariadb requires them")
-    return [f"databases under test: {', '.join(SELECTION.databases)} ({how})"]
+           else "SQLite plus what answered on localhost; SHOP_TEST_DATABASES=sqlite,postgresql,mariadb,mongodb "
+                "requires them")
+    header = [f"databases under test: {', '.join(SELECTION.databases)} ({how})"]
+    if "mongodb" in SELECTION.databases:
+        header.append(f"mongodb (the users store only): {mongo_server.describe()}")
+    return header
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if SELECTION.missing:
-        where = "; ".join(f"{name} at {ADMIN_URLS[name]}" for name in SELECTION.missing)
-        pytest.exit(f"SHOP_TEST_DATABASES names databases that do not answer: {where}", returncode=3)
+        missing = "; ".join(f"{name} ({where(name)})" for name in SELECTION.missing)
+        pytest.exit(f"SHOP_TEST_DATABASES names databases that do not answer: {missing}", returncode=3)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", SELECTION.databases, scope="session")
+        metafunc.parametrize("backend", SELECTION.sql, scope="session")
+    if "users_backend" in metafunc.fixturenames:  # the users store may also live on MongoDB
+        metafunc.parametrize("users_backend", SELECTION.databases, scope="session",
+                             ids=[mongo_server.param_id() if n == "mongodb" else n for n in SELECTION.databases])
 
 
 def make_settings(main: str, *, users: str | None = None, posts: str | None = None, **extra: Any) -> Settings:
@@ -55,6 +63,22 @@ async def db_factory(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     factory = DatabaseFactory(tmp_path_factory.mktemp("databases"))
     yield factory
     await factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[mongo_server.MongoServer]:
+    """The MongoDB server of this run: SHOP_TEST_MONGODB_URL's, or the nx-27017 emulator started for it."""
+    with mongo_server.mongo_server(tmp_path_factory.mktemp("mongodb")) as server:
+        yield server
+
+
+@pytest.fixture(params=[pytest.param("mongodb", id=mongo_server.param_id())])
+def mongodb(request: pytest.FixtureRequest) -> mongo_server.MongoServer:
+    """The MongoDB server, for a test of the users store on MongoDB; skipped when mongodb is not under test."""
+    if "mongodb" not in SELECTION.databases:
+        pytest.skip("mongodb is not among the databases under test (SHOP_TEST_DATABASES)")
+    server: mongo_server.MongoServer = request.getfixturevalue("mongo")
+    return server
 
 
 @pytest_asyncio.fixture

@@ -1,7 +1,9 @@
 """Which databases the suite runs on, and fresh, empty databases on them for a test to use.
 
-SHOP_TEST_DATABASES=sqlite,postgresql,mariadb names them; each one named must answer or the run fails.
-Unset, the suite runs on SQLite plus whichever of PostgreSQL and MariaDB answer on localhost.
+SHOP_TEST_DATABASES=sqlite,postgresql,mariadb,mongodb names them; each one named must answer or the run fails.
+Unset, the suite runs on SQLite plus whichever of PostgreSQL and MariaDB answer on localhost, plus MongoDB when
+tests/mongo_server.py has one (a real server named by SHOP_TEST_MONGODB_URL, or the nx-27017 emulator). MongoDB
+can hold only the users store: the tests of that store run on it as well; every other test runs on the SQL ones.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-KNOWN = ("sqlite", "postgresql", "mariadb")
+from tests import mongo_server
+
+KNOWN = ("sqlite", "postgresql", "mariadb", "mongodb")
 ADMIN_URLS = {
     "postgresql": os.environ.get("SHOP_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
     "mariadb": os.environ.get("SHOP_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/mysql"),
@@ -25,10 +29,22 @@ class Selection:
     required: bool
     missing: tuple[str, ...] = ()  # named but unreachable: the run must fail
 
+    @property
+    def sql(self) -> tuple[str, ...]:
+        """The SQL databases: every store can live on them."""
+        return tuple(n for n in self.databases if n != "mongodb")
+
+
+def where(backend: str) -> str:
+    """Where a database under test is looked for, for a person to read."""
+    return mongo_server.describe() if backend == "mongodb" else f"at {ADMIN_URLS[backend]}"
+
 
 def _answers(backend: str) -> bool:
     from sqlalchemy.engine import make_url
 
+    if backend == "mongodb":
+        return mongo_server.available()
     url = make_url(ADMIN_URLS[backend])
     try:
         with socket.create_connection((url.host or "127.0.0.1", url.port or (5432 if backend == "postgresql"
@@ -47,7 +63,7 @@ def select_databases() -> Selection:
             raise SystemExit(f"SHOP_TEST_DATABASES: unknown database {unknown[0]!r}; choose from {', '.join(KNOWN)}")
         missing = tuple(n for n in names if n != "sqlite" and not _answers(n))
         return Selection(names, required=True, missing=missing)
-    found = ("sqlite", *(n for n in ("postgresql", "mariadb") if _answers(n)))
+    found = ("sqlite", *(n for n in ("postgresql", "mariadb", "mongodb") if _answers(n)))
     return Selection(found, required=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from shop.config import STORES, Settings
@@ -16,6 +17,7 @@ from shop.infrastructure.db.main.idempotency import SqlIdempotency
 from shop.infrastructure.db.main.orders import SqlMainUnitOfWork, SqlOrders
 from shop.infrastructure.db.main.outbox import SqlOutbox
 from shop.infrastructure.db.main.stock import SqlStock
+from shop.infrastructure.db.main.web_sessions import SqlWebSessions
 from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlTwoFactorState, SqlUsers
@@ -25,6 +27,7 @@ from shop.infrastructure.email.message import Sender
 from shop.infrastructure.email.queue import OutboxMailQueue
 from shop.infrastructure.email.rendering import JinjaMailTemplates
 from shop.infrastructure.email.smtp import SmtpConfig, SmtpSender
+from shop.infrastructure.mongo.users import MongoPhoneCodes, MongoRefreshTokens, MongoTwoFactorState, MongoUsers
 from shop.infrastructure.payments.stripe import StripeConfig, StripeGateway
 from shop.infrastructure.payments.test_gateway import TestGateway
 from shop.infrastructure.security.passwords import Argon2Passwords
@@ -46,10 +49,12 @@ from shop.services.email_delivery import MailSender, deliver_due
 from shop.services.idempotency import Idempotency
 from shop.services.orders import OrderService
 from shop.services.payment_gateway import PaymentGateway
-from shop.services.phone_verification import PhoneVerification, SmsSender
+from shop.services.phone_verification import PhoneCodeStore, PhoneVerification, SmsSender
+from shop.services.ports import RefreshTokenStore, StoreProbe, TwoFactorStore, UserRepository
 from shop.services.shop import ShopServices
 from shop.services.two_factor import TwoFactor
 from shop.services.vouchers import Vouchers
+from shop.services.web_sessions import WebSessions
 from shop.web.app import ASGIApp, create_app
 
 
@@ -62,15 +67,35 @@ def build_catalog(settings: Settings, databases: Databases) -> SqlCatalog:
     return SqlCatalog(databases.store("posts"), currency=settings.currency)
 
 
+@dataclass(frozen=True, slots=True)
+class UsersStore:
+    """The users store's adapters, all on one backend."""
+
+    users: UserRepository
+    refresh_tokens: RefreshTokenStore
+    two_factor: TwoFactorStore
+    phone_codes: PhoneCodeStore
+
+
+def build_users_store(databases: Databases) -> UsersStore:
+    """On MongoDB when the users store's URL is mongodb://…, on SQL otherwise."""
+    if databases.is_mongo("users"):
+        mongo = databases.mongo_store("users")
+        return UsersStore(users=MongoUsers(mongo), refresh_tokens=MongoRefreshTokens(mongo),
+                          two_factor=MongoTwoFactorState(mongo), phone_codes=MongoPhoneCodes(mongo))
+    sql = databases.store("users")
+    return UsersStore(users=SqlUsers(sql), refresh_tokens=SqlRefreshTokens(sql), two_factor=SqlTwoFactorState(sql),
+                      phone_codes=SqlPhoneCodes(sql))
+
+
 def build_two_factor(settings: Settings, databases: Databases) -> TwoFactor:
-    return TwoFactor(store=SqlTwoFactorState(databases.store("users")), otp=PyOtpPasswords(),
-                     issuer=settings.shop_name)
+    return TwoFactor(store=build_users_store(databases).two_factor, otp=PyOtpPasswords(), issuer=settings.shop_name)
 
 
 def build_auth(settings: Settings, databases: Databases, *, two_factor: TwoFactor | None = None) -> AuthService:
-    users = databases.store("users")
+    users = build_users_store(databases)
     return AuthService(
-        users=SqlUsers(users), refresh_tokens=SqlRefreshTokens(users), hasher=Argon2Passwords(),
+        users=users.users, refresh_tokens=users.refresh_tokens, hasher=Argon2Passwords(),
         access=JwtAccessTokens(settings.signing_secret(), ttl_seconds=settings.access_token_seconds),
         throttle=AttemptThrottle({"account": settings.login_limit_account, "client": settings.login_limit_client},
                                  redis_url=settings.redis_url),
@@ -89,9 +114,9 @@ def build_mail_sender(settings: Settings) -> MailSender:
 
 
 def build_account_flows(settings: Settings, databases: Databases) -> AccountFlows:
-    users = databases.store("users")
+    users = build_users_store(databases)
     return AccountFlows(
-        users=SqlUsers(users), refresh_tokens=SqlRefreshTokens(users), hasher=Argon2Passwords(),
+        users=users.users, refresh_tokens=users.refresh_tokens, hasher=Argon2Passwords(),
         tokens=JwtSignedTokens(settings.signing_secret()),
         templates=JinjaMailTemplates(shop_name=settings.shop_name),
         mail=OutboxMailQueue(SqlOutbox(databases.store("main"))), public_url=settings.public_url)
@@ -174,9 +199,9 @@ def build_sms_sender(settings: Settings) -> SmsSender:
 
 
 def build_phone_verification(settings: Settings, databases: Databases) -> PhoneVerification:
-    users = databases.store("users")
+    users = build_users_store(databases)
     return PhoneVerification(
-        codes=SqlPhoneCodes(users), users=SqlUsers(users),
+        codes=users.phone_codes, users=users.users,
         numbers=LibPhoneNumbers(default_region=settings.sms_default_region, regions=settings.sms_regions or None),
         sms=build_sms_sender(settings),
         throttle=AttemptThrottle({"sms-number": settings.sms_limit_number, "sms-user": settings.sms_limit_user},
@@ -193,7 +218,8 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     watcher = CatalogVersionWatcher(catalog_store, interval=settings.catalog_poll_interval)
     watcher.subscribe(catalog_store.catalog_changed)
     watcher.subscribe(catalog.catalog_changed)
-    probes = [SqlStoreProbe(databases, store) for store in STORES]
+    probes: list[StoreProbe] = [databases.mongo_store(store) if databases.is_mongo(store)
+                                else SqlStoreProbe(databases, store) for store in STORES]
     two_factor = build_two_factor(settings, databases)
     commerce = build_commerce(settings, databases, catalog=catalog_store)
     return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases,
@@ -201,8 +227,9 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
                         accounts=build_account_flows(settings, databases), two_factor=two_factor,
                         phone=build_phone_verification(settings, databases), carts=commerce.carts,
                         checkout=commerce.checkout, orders=commerce.orders, vouchers=commerce.vouchers,
-                        idempotency=commerce.idempotency, catalog_version=watcher, stores=probes,
-                        close=databases.dispose)
+                        idempotency=commerce.idempotency,
+                        web_sessions=WebSessions(SqlWebSessions(databases.store("main"))),
+                        catalog_version=watcher, stores=probes, close=databases.dispose)
 
 
 def create_asgi_app(settings: Settings | None = None) -> ASGIApp:

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -72,7 +73,8 @@ def _run(work: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
         except OSError as exc:
             _fail(f"cannot reach a database: {short_reason(exc)}")
         except Exception as exc:
-            if type(exc).__module__.startswith(("sqlalchemy", "asyncpg", "asyncmy", "aiosqlite", "sqlite3")):
+            if type(exc).__module__.startswith(("sqlalchemy", "asyncpg", "asyncmy", "aiosqlite", "sqlite3",
+                                                "pymongo")):
                 _fail(f"database error: {short_reason(exc)}")
             raise
         raise AssertionError("unreachable")
@@ -166,7 +168,9 @@ def createadmin(
     settings = _settings()
 
     async def work(databases: Databases) -> None:
-        if await migrations.current(databases, "users") != migrations.head("users"):
+        # (on MongoDB the users store makes its indexes itself on first use)
+        if not databases.is_mongo("users") and \
+                await migrations.current(databases, "users") != migrations.head("users"):
             _fail("the users store is not migrated; run `shop migrate` first", 2)
         try:
             user = await build_auth(settings, databases).create_admin(email=email, password=password, name=name)
@@ -220,6 +224,45 @@ def serve(
                            run_dir=settings.var_dir / "run")
     out.print(f"serving on http://{options.host}:{options.port} with {options.workers} workers", highlight=False)
     exec_gunicorn(options)
+
+
+assets_app = typer.Typer(help="Static files: build the content-hashed copies and their manifest.",
+                         no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+
+
+@assets_app.command("build")
+def build_assets(
+    out_dir: Annotated[Path, typer.Option("--out", help="where to write them")] = Path("var/assets"),
+) -> None:
+    """Write every static file under its content-hashed name, with manifest.json (for a CDN or static host)."""
+    from shop.web.assets import Assets
+
+    settings = _settings()
+    try:
+        assets = Assets(cdn=settings.assets_cdn)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+        return
+    manifest = assets.build(out_dir)
+    out.print(f"{len(assets.manifest())} files and {manifest}", highlight=False)
+
+
+@app.command("export-spa")
+def export_spa(
+    directory: Annotated[Path, typer.Argument(help="folder to write (created if missing)")],
+    api_url: Annotated[str, typer.Option("--api-url", help="where the shop's API answers, e.g. https://api.acme.shop")],
+) -> None:
+    """Write the backup shop as a folder any static host can serve (GitHub Pages, S3, nginx)."""
+    from shop.web.spa_site import export_spa as write_spa
+
+    try:
+        files = write_spa(directory, api_url=api_url)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+        return
+    out.print(f"wrote {len(files)} files to {directory}; allow the static host's origin in SHOP_CORS_ORIGINS",
+              highlight=False)
 
 
 def main() -> None:

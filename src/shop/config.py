@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     stripe_base_url: str = "https://api.stripe.com"
     stripe_return_url: str | None = Field(None, description="where Stripe sends a customer after 3-D Secure")
 
+    assets_cdn: str | None = Field(None, description="gh:{user}/{repo}@{version}: static files from jsDelivr")
+    cors_origins: list[str] = Field(default_factory=list, description='origins the API answers from browsers '
+                                                                      'elsewhere, e.g. ["https://acme.github.io"]')
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int | None = Field(None, ge=1, le=256, description="default: one per CPU core")

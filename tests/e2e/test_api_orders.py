@@ -4,8 +4,8 @@ gateway webhooks apply once, idempotency keys replay, vouchers count."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest

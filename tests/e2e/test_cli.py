@@ -149,3 +149,24 @@ def test_worker_delivers_queued_mail_to_files_and_stops_on_sigterm(tmp_path: Pat
     assert "stopped after 1 outbox jobs" in out_text and "Traceback" not in err_text
     message = next((tmp_path / "var" / "mail").glob("*.eml")).read_text()
     assert "Subject: Hello" in message and "ada@example.com" in message
+
+
+def test_assets_build_writes_hashed_files_and_a_manifest(tmp_path: Path) -> None:
+    import json
+
+    result = shop("assets", "build", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    css = manifest["css/shop.css"]
+    assert (tmp_path / "out" / css["file"]).is_file() and css["integrity"].startswith("sha384-")
+    bad = shop("assets", "build", env={"SHOP_ASSETS_CDN": "jsdelivr"}, cwd=tmp_path)
+    assert bad.returncode == 2 and "gh:{user}/{repo}@{version}" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_export_spa_writes_a_folder_for_a_static_host(tmp_path: Path) -> None:
+    result = shop("export-spa", str(tmp_path / "site"), "--api-url", "https://api.example.com", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "https://api.example.com" in index
+    bad = shop("export-spa", str(tmp_path / "x"), "--api-url", "javascript:alert(1)", cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

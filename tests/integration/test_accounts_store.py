@@ -1,4 +1,6 @@
-"""Users and refresh tokens on SQL: unique e-mail keys, single-use tokens under concurrency, revocation."""
+"""Users and refresh tokens on every users-store backend (each SQL database, and MongoDB — the nx-27017 emulator
+unless SHOP_TEST_MONGODB_URL names a real mongod): unique e-mail keys, single-use tokens under concurrency,
+revocation."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shop.domain.sessions import Outcome, RefreshToken
+from shop.bootstrap import UsersStore
+from shop.domain.sessions import Outcome, RefreshToken, TwoFactorState
 from shop.domain.users import EmailTaken, Role, User, UserStatus
-from shop.infrastructure.db.engines import Databases
-from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlUsers
+from shop.services.ports import RefreshTokenStore, UserRepository
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -20,8 +22,8 @@ def _user(email: str, **extra) -> User:  # type: ignore[no-untyped-def]
     return User(id=str(uuid.uuid4()), email=email, email_key=email.casefold(), name="Ada", created_at=NOW, **extra)
 
 
-async def test_a_user_round_trips_with_roles_and_hash(databases: Databases) -> None:
-    users = SqlUsers(databases.store("users"))
+async def test_a_user_round_trips_with_roles_and_hash(users_store: UsersStore) -> None:
+    users = users_store.users
     ada = _user("Ada@Example.com", roles=frozenset({Role.CUSTOMER, Role.STAFF}))
     await users.add(ada, password_hash="hash-1")
     found = await users.by_email_key("ada@example.com")
@@ -38,15 +40,15 @@ async def test_a_user_round_trips_with_roles_and_hash(databases: Databases) -> N
     assert await users.by_id("missing") is None
 
 
-async def test_two_accounts_cannot_share_an_address_even_when_registered_at_once(databases: Databases) -> None:
-    users = SqlUsers(databases.store("users"))
+async def test_two_accounts_cannot_share_an_address_even_when_registered_at_once(users_store: UsersStore) -> None:
+    users = users_store.users
     results = await asyncio.gather(*(users.add(_user("race@example.com"), password_hash="h") for _ in range(5)),
                                    return_exceptions=True)
     assert sum(r is None for r in results) == 1
     assert all(isinstance(r, EmailTaken) for r in results if r is not None)
 
 
-async def _token(tokens: SqlRefreshTokens, users: SqlUsers, *, family: str | None = None,
+async def _token(tokens: RefreshTokenStore, users: UserRepository, *, family: str | None = None,
                  expires: timedelta = timedelta(days=1)) -> RefreshToken:
     owner = _user(f"{uuid.uuid4().hex}@example.com")
     await users.add(owner, password_hash="h")
@@ -56,8 +58,8 @@ async def _token(tokens: SqlRefreshTokens, users: SqlUsers, *, family: str | Non
     return token
 
 
-async def test_a_refresh_token_is_consumed_once_and_then_reported_as_reused(databases: Databases) -> None:
-    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+async def test_a_refresh_token_is_consumed_once_and_then_reported_as_reused(users_store: UsersStore) -> None:
+    users, tokens = users_store.users, users_store.refresh_tokens
     token = await _token(tokens, users)
     first = await tokens.consume(token.token_hash, now=NOW)
     second = await tokens.consume(token.token_hash, now=NOW + timedelta(seconds=1))
@@ -66,15 +68,15 @@ async def test_a_refresh_token_is_consumed_once_and_then_reported_as_reused(data
     assert (await tokens.consume("f" * 64, now=NOW)).outcome is Outcome.UNKNOWN
 
 
-async def test_of_concurrent_uses_of_one_token_exactly_one_wins(databases: Databases) -> None:
-    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+async def test_of_concurrent_uses_of_one_token_exactly_one_wins(users_store: UsersStore) -> None:
+    users, tokens = users_store.users, users_store.refresh_tokens
     token = await _token(tokens, users)
     results = await asyncio.gather(*(tokens.consume(token.token_hash, now=NOW) for _ in range(8)))
     assert [r.outcome for r in results].count(Outcome.OK) == 1
 
 
-async def test_expired_and_revoked_tokens_are_refused(databases: Databases) -> None:
-    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+async def test_expired_and_revoked_tokens_are_refused(users_store: UsersStore) -> None:
+    users, tokens = users_store.users, users_store.refresh_tokens
     old = await _token(tokens, users, expires=timedelta(seconds=-1))
     assert (await tokens.consume(old.token_hash, now=NOW)).outcome is Outcome.EXPIRED
     family = str(uuid.uuid4())
@@ -88,8 +90,8 @@ async def test_expired_and_revoked_tokens_are_refused(databases: Databases) -> N
 
 
 @pytest.mark.parametrize("count", [3])
-async def test_revoking_a_user_ends_every_session_of_theirs(databases: Databases, count: int) -> None:
-    users, tokens = SqlUsers(databases.store("users")), SqlRefreshTokens(databases.store("users"))
+async def test_revoking_a_user_ends_every_session_of_theirs(users_store: UsersStore, count: int) -> None:
+    users, tokens = users_store.users, users_store.refresh_tokens
     owner = _user("many@example.com")
     await users.add(owner, password_hash="h")
     hashes = []
@@ -102,11 +104,8 @@ async def test_revoking_a_user_ends_every_session_of_theirs(databases: Databases
     assert {(await tokens.consume(h, now=NOW)).outcome for h in hashes} == {Outcome.REUSED}
 
 
-async def test_a_one_time_code_step_is_used_once_even_by_racing_logins(databases: Databases) -> None:
-    from shop.domain.sessions import TwoFactorState
-    from shop.infrastructure.db.users.accounts import SqlTwoFactorState
-
-    users, factors = SqlUsers(databases.store("users")), SqlTwoFactorState(databases.store("users"))
+async def test_a_one_time_code_step_is_used_once_even_by_racing_logins(users_store: UsersStore) -> None:
+    users, factors = users_store.users, users_store.two_factor
     owner = _user("otp@example.com")
     await users.add(owner, password_hash="h")
     await factors.save(owner.id, TwoFactorState(secret="S" * 32, enabled_at=NOW, last_step=100))
@@ -115,3 +114,46 @@ async def test_a_one_time_code_step_is_used_once_even_by_racing_logins(databases
     assert results.count(True) == 1
     state = await factors.state(owner.id)
     assert state is not None and state.last_step == 101
+
+
+async def test_a_recovery_code_is_struck_out_once_even_by_racing_logins(users_store: UsersStore) -> None:
+    users, factors = users_store.users, users_store.two_factor
+    owner = _user("recovery@example.com")
+    await users.add(owner, password_hash="h")
+    await factors.save(owner.id, TwoFactorState(secret="S" * 32, enabled_at=NOW, recovery_hashes=("a", "b", "c")))
+    results = await asyncio.gather(*(factors.use_recovery(owner.id, "b") for _ in range(6)))
+    assert results.count(True) == 1
+    assert not await factors.use_recovery(owner.id, "b") and not await factors.use_recovery(owner.id, "z")
+    state = await factors.state(owner.id)
+    assert state is not None and state.recovery_hashes == ("a", "c")
+
+
+async def test_two_factor_state_round_trips_and_is_cleared(users_store: UsersStore) -> None:
+    users, factors = users_store.users, users_store.two_factor
+    owner = _user("totp@example.com")
+    await users.add(owner, password_hash="h")
+    assert await factors.state(owner.id) is None
+    pending = TwoFactorState(secret="P" * 32)
+    await factors.save(owner.id, pending)
+    assert await factors.state(owner.id) == pending
+    enabled = TwoFactorState(secret="P" * 32, enabled_at=NOW, recovery_hashes=("x", "y"), last_step=7)
+    await factors.save(owner.id, enabled)
+    assert await factors.state(owner.id) == enabled
+    user = await users.by_id(owner.id)
+    assert user is not None and user.totp_enabled_at == NOW and user.has_two_factor
+    await factors.save(owner.id, None)
+    assert await factors.state(owner.id) is None
+    cleared = await users.by_id(owner.id)
+    assert cleared is not None and not cleared.has_two_factor
+    assert await factors.state("missing") is None
+
+
+async def test_a_verified_address_is_kept_with_its_time_in_utc(users_store: UsersStore) -> None:
+    users = users_store.users
+    owner = _user("verify@example.com")
+    await users.add(owner, password_hash="h")
+    await users.mark_email_verified(owner.id, at=NOW + timedelta(minutes=5))
+    stored = await users.by_id(owner.id)
+    assert stored is not None and stored.email_verified_at == NOW + timedelta(minutes=5)
+    assert stored.email_verified_at.utcoffset() == timedelta(0) and stored.created_at is not None
+    assert stored.created_at.utcoffset() == timedelta(0)

@@ -1,4 +1,6 @@
-"""Phone codes on SQL: the newest code wins, tries are counted once each even when they race, codes work once."""
+"""Phone codes on every users-store backend (each SQL database, and MongoDB — the nx-27017 emulator unless
+SHOP_TEST_MONGODB_URL names a real mongod): the newest code wins, tries are counted once each even when they race,
+codes work once."""
 
 from __future__ import annotations
 
@@ -7,21 +9,20 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from shop.bootstrap import UsersStore
 from shop.domain.errors import InvalidValue
 from shop.domain.phones import MAX_TRIES, PhoneCode
 from shop.domain.users import User
-from shop.infrastructure.db.engines import Databases
-from shop.infrastructure.db.users.accounts import SqlUsers
-from shop.infrastructure.db.users.phone_codes import SqlPhoneCodes
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.sms.numbers import LibPhoneNumbers
 from shop.services.phone_verification import PhoneVerification
+from shop.services.ports import UserRepository
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NUMBER = "+4915123456789"
 
 
-async def _owner(users: SqlUsers) -> User:
+async def _owner(users: UserRepository) -> User:
     user = User(id=str(uuid.uuid4()), email=f"{uuid.uuid4().hex[:8]}@example.com", email_key="", name="Ada",
                 created_at=NOW)
     user.email_key = user.email.casefold()
@@ -34,8 +35,8 @@ def _code(user: User, *, at: datetime = NOW, ttl: timedelta = timedelta(minutes=
                      expires_at=at + ttl)
 
 
-async def test_a_code_round_trips_and_the_newest_replaces_the_unused_ones(databases: Databases) -> None:
-    users, codes = SqlUsers(databases.store("users")), SqlPhoneCodes(databases.store("users"))
+async def test_a_code_round_trips_and_the_newest_replaces_the_unused_ones(users_store: UsersStore) -> None:
+    users, codes = users_store.users, users_store.phone_codes
     ada, bob = await _owner(users), await _owner(users)
     assert await codes.latest(ada.id) is None
     first = _code(ada)
@@ -56,8 +57,8 @@ async def test_a_code_round_trips_and_the_newest_replaces_the_unused_ones(databa
     assert await codes.latest(ada.id) == third
 
 
-async def test_tries_are_counted_up_to_five_and_stop_at_expiry(databases: Databases) -> None:
-    users, codes = SqlUsers(databases.store("users")), SqlPhoneCodes(databases.store("users"))
+async def test_tries_are_counted_up_to_five_and_stop_at_expiry(users_store: UsersStore) -> None:
+    users, codes = users_store.users, users_store.phone_codes
     ada = await _owner(users)
     code = _code(ada)
     await codes.add(code)
@@ -70,8 +71,8 @@ async def test_tries_are_counted_up_to_five_and_stop_at_expiry(databases: Databa
     assert await codes.take_try(fresh.id, now=NOW) is None
 
 
-async def test_racing_tries_never_go_past_five(databases: Databases) -> None:
-    users, codes = SqlUsers(databases.store("users")), SqlPhoneCodes(databases.store("users"))
+async def test_racing_tries_never_go_past_five(users_store: UsersStore) -> None:
+    users, codes = users_store.users, users_store.phone_codes
     ada = await _owner(users)
     code = _code(ada)
     await codes.add(code)
@@ -81,8 +82,8 @@ async def test_racing_tries_never_go_past_five(databases: Databases) -> None:
     assert stored is not None and stored.tries == MAX_TRIES
 
 
-async def test_racing_wrong_codes_through_the_service_use_five_tries_at_most(databases: Databases) -> None:
-    users, codes = SqlUsers(databases.store("users")), SqlPhoneCodes(databases.store("users"))
+async def test_racing_wrong_codes_through_the_service_use_five_tries_at_most(users_store: UsersStore) -> None:
+    users, codes = users_store.users, users_store.phone_codes
     texts: list[str] = []
 
     class Inbox:
@@ -107,8 +108,8 @@ async def test_racing_wrong_codes_through_the_service_use_five_tries_at_most(dat
     assert (await users.by_id(ada.id)).phone_verified_at is None  # type: ignore[union-attr]
 
 
-async def test_the_right_code_sent_twice_at_once_verifies_once(databases: Databases) -> None:
-    users, codes = SqlUsers(databases.store("users")), SqlPhoneCodes(databases.store("users"))
+async def test_the_right_code_sent_twice_at_once_verifies_once(users_store: UsersStore) -> None:
+    users, codes = users_store.users, users_store.phone_codes
     ada = await _owner(users)
     code = _code(ada)
     await codes.add(code)
@@ -116,8 +117,8 @@ async def test_the_right_code_sent_twice_at_once_verifies_once(databases: Databa
     assert results.count(True) == 1
 
 
-async def test_set_phone_records_the_verified_number(databases: Databases) -> None:
-    users = SqlUsers(databases.store("users"))
+async def test_set_phone_records_the_verified_number(users_store: UsersStore) -> None:
+    users = users_store.users
     ada = await _owner(users)
     await users.set_phone(ada.id, NUMBER, verified_at=NOW)
     stored = await users.by_id(ada.id)

@@ -19,6 +19,7 @@ from shop.domain.users import (
     Role,
     SecondFactorRequired,
     User,
+    UserStatus,
     check_password,
     normalize_email,
 )
@@ -131,6 +132,11 @@ class AuthService:
         if not user.is_active:
             raise AccountDisabled()
         return user
+
+    async def active_user(self, user_id: str) -> User | None:
+        """The user behind a storefront session, while their account is active."""
+        user = await self._users.by_id(user_id)
+        return user if user is not None and user.status is UserStatus.ACTIVE else None
 
     async def create_admin(self, *, email: str, password: str, name: str = "") -> User:
         """The first admin (or another one): an account with every role."""

@@ -18,6 +18,7 @@ from shop.services.phone_verification import PhoneVerification
 from shop.services.ports import StoreProbe
 from shop.services.two_factor import TwoFactor
 from shop.services.vouchers import Vouchers
+from shop.services.web_sessions import WebSessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class ShopServices:
     orders: OrderService
     vouchers: Vouchers
     idempotency: Idempotency
+    web_sessions: WebSessions
     catalog_version: CatalogVersionWatcher
     stores: Sequence[StoreProbe]
     close: Callable[[], Awaitable[None]]

@@ -7,15 +7,18 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 import shop
 from shop.config import Settings
 from shop.services.shop import ShopServices
-from shop.web import media, problems
+from shop.web import media, problems, spa_site
 from shop.web.api import health
 from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
 from shop.web.cache import ASGIApp, ResponseCache
 from shop.web.responses import JSON
+from shop.web.security_headers import SecurityHeaders, content_security_policy
+from shop.web.storefront import site
 
 __all__ = ["ASGIApp", "create_app"]
 
@@ -54,11 +57,19 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     app.include_router(phone.router)
     for commerce in (carts, checkout, orders, payments, vouchers):
         app.include_router(commerce.router)
+    assets = site.install(app, settings)
+    csp = content_security_policy([assets.cdn_base.split("/gh/")[0]] if assets.cdn_base else [])
     app.include_router(media.router)
+    app.include_router(spa_site.router)
 
+    inner: ASGIApp = app
     if settings.response_cache and settings.response_cache_entries > 0:
         cache = ResponseCache(app, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries)
         services.catalog_version.subscribe(cache.clear)
         app.state.response_cache = cache
-        return cache
-    return app
+        inner = cache
+    outer: ASGIApp = SecurityHeaders(inner, csp=csp)
+    if settings.cors_origins:
+        # outside the response cache, which does not vary by Origin
+        outer = CORSMiddleware(outer, **spa_site.cors_middleware_kwargs(settings.cors_origins))
+    return outer

@@ -15,6 +15,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from shop.infrastructure.mongo.client import MongoStore, MongoUrlError, is_mongo_url, parse_mongo_url
+from shop.infrastructure.mongo.users import INDEXES as USERS_INDEXES
 from shop.services.ports import StoreBusy, StoreUnavailable
 
 _DRIVERS = {
@@ -26,6 +28,7 @@ _DRIVERS = {
 }
 _SUPPORTED = {"sqlite+aiosqlite", "postgresql+asyncpg", "mysql+asyncmy", "mysql+aiomysql", "mariadb+asyncmy",
               "mariadb+aiomysql"}
+MONGO_STORES = {"users": USERS_INDEXES}  # the stores that may live on MongoDB, and the indexes each needs there
 
 
 class StoreConfigError(Exception):
@@ -42,8 +45,9 @@ def _masked(raw: str) -> str:
 
 def parse_store_url(store: str, raw: str) -> URL:
     """A SQLAlchemy async URL from what a person wrote, with the async driver filled in."""
-    if raw.startswith("mongodb"):
-        raise StoreConfigError(store, "MongoDB is not supported for this store yet; use a SQL database URL")
+    if is_mongo_url(raw):
+        raise StoreConfigError(store, f"MongoDB can hold only the {', '.join(MONGO_STORES)} store; "
+                                      "use a SQL database URL")
     try:
         url = make_url(raw.strip())
     except (ArgumentError, ValueError) as exc:
@@ -157,17 +161,36 @@ class Store:
             await conn.close()
 
 
+def _mongo_store(store: str, raw: str, *, pool_size: int, connect_timeout: float) -> MongoStore:
+    try:
+        url = parse_mongo_url(raw)
+    except MongoUrlError as exc:
+        raise StoreConfigError(store, str(exc)) from None
+    return MongoStore(store, url, indexes=MONGO_STORES[store], pool_size=pool_size, connect_timeout=connect_timeout)
+
+
 class Databases:
-    """The engines of the three stores, created lazily; nothing connects until first used."""
+    """The engines of the three stores, created lazily; nothing connects until first used. A store that may live
+    on MongoDB and is given a mongodb:// URL gets a MongoStore instead of an engine."""
 
     def __init__(self, urls: Mapping[str, str], *, pool_size: int = 10, connect_timeout: float = 5.0) -> None:
-        self.urls = {store: parse_store_url(store, raw) for store, raw in urls.items()}
+        self.mongo = {store: _mongo_store(store, raw, pool_size=pool_size, connect_timeout=connect_timeout)
+                      for store, raw in urls.items() if store in MONGO_STORES and is_mongo_url(raw)}
+        self.urls = {store: parse_store_url(store, raw) for store, raw in urls.items() if store not in self.mongo}
         self._pool_size = pool_size
         self._connect_timeout = connect_timeout
         self._engines: dict[str, AsyncEngine] = {}
 
     def _key(self, store: str) -> str:
+        if store in self.mongo:
+            raise StoreConfigError(store, "is on MongoDB and has no SQL engine")
         return self.urls[store].render_as_string(hide_password=False)
+
+    def is_mongo(self, store: str) -> bool:
+        return store in self.mongo
+
+    def mongo_store(self, store: str) -> MongoStore:
+        return self.mongo[store]
 
     def engine(self, store: str) -> AsyncEngine:
         key = self._key(store)
@@ -180,16 +203,19 @@ class Databases:
         return Store(store, self.engine(store), self.host(store))
 
     def backend(self, store: str) -> str:
-        return self.urls[store].get_backend_name()
+        return "mongodb" if store in self.mongo else self.urls[store].get_backend_name()
 
     def distinct_engines(self) -> int:
         return len({self._key(store) for store in self.urls})
 
     def host(self, store: str) -> str:
-        return host_of(self.urls[store])
+        return self.mongo[store].host if store in self.mongo else host_of(self.urls[store])
 
     async def ping(self, store: str, *, within: float | None = None) -> None:
         """Run SELECT 1 on the store; raise StoreUnavailable naming the store and host if it fails."""
+        if store in self.mongo:
+            await self.mongo[store].ping(within=within or self._connect_timeout + 1)
+            return
         try:
             async with asyncio.timeout(within or self._connect_timeout + 1):
                 async with self.engine(store).connect() as conn:
@@ -203,6 +229,8 @@ class Databases:
         for engine in self._engines.values():
             await engine.dispose()
         self._engines.clear()
+        for mongo in self.mongo.values():
+            await mongo.close()
 
 
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available

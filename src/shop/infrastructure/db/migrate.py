@@ -42,7 +42,11 @@ def head(store: str) -> str | None:
 
 
 async def migrate(databases: Databases, store: str) -> tuple[str | None, str | None]:
-    """Upgrade one store; returns the revision before and after."""
+    """Upgrade one store; returns the revision before and after (on MongoDB: how many of its indexes exist)."""
+    if databases.is_mongo(store):  # no schema to upgrade there: what a store on MongoDB needs made is its indexes
+        mongo = databases.mongo_store(store)
+        missing, total = await mongo.ensure_indexes(), mongo.index_count
+        return f"{total - missing} of {total} indexes", f"{total} of {total} indexes"
     engine = databases.engine(store)
     async with engine.begin() as conn:
         before = await conn.run_sync(_current, store)

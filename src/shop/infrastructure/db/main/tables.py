@@ -181,3 +181,13 @@ idempotency_keys = Table(
     PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
     Index("ix_idempotency_keys_expires", "expires_at"),
 )
+
+# Storefront sessions: the cookie holds a random id, the table only its SHA-256.
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_expires", "expires_at"),
+)

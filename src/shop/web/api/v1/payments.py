@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shop.services.orders import OrderService
 from shop.web.api.v1.schemas import Problem
@@ -47,4 +47,7 @@ async def authenticate_page(payment_ref: Ref) -> Response:
 async def authenticate(request: Request, payment_ref: Ref) -> Response:
     """Confirm a test payment that required authentication, as the customer's bank would."""
     outcome = await _orders(request).authenticate_test_payment(payment_ref)
+    back = request.query_params.get("return", "")
+    if back.startswith("/") and not back.startswith("//") and "\\" not in back:  # a page of this shop only
+        return RedirectResponse(back, status_code=303)
     return JSON({"order": outcome.order, "applied": outcome.applied}, headers={"Cache-Control": "no-store"})

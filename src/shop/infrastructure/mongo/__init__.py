@@ -1,0 +1,1 @@
+"""Stores on MongoDB (PyMongo's async client): the users store may live there."""

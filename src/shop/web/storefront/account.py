@@ -1,0 +1,177 @@
+"""Account pages: sign in (with a second factor where switched on), register, sign out, order history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from shop.domain.errors import InvalidValue, NotFound
+from shop.domain.users import EmailTaken, InvalidCredentials, InvalidToken, SecondFactorRequired, TooManyAttempts
+from shop.web.storefront.rendering import Pages
+from shop.web.storefront.visitor import SESSION_COOKIE, Visitor, visitor
+
+router = APIRouter(include_in_schema=False)
+Guest = Annotated[Visitor, Depends(visitor)]
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def _safe_next(raw: object) -> str:
+    """Only a path on this site: never //evil.example or https://…"""
+    target = str(raw or "")
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/account"
+
+
+async def _signed_in(request: Request, guest: Visitor, *, email: str, password: str, otp: str | None,
+                     next_page: str) -> Response:
+    services = request.app.state.services
+    client = request.client.host if request.client else "unknown"
+    session = await services.auth.login(email=email, password=password, client=client, otp=otp)
+    cart_id = guest.cart_id
+    # a new session id at sign-in; the guest's cart joins the customer's
+    guest.session_id, guest.session = await services.web_sessions.rotate(
+        guest.session_id, user_id=session.user.id, refresh_token=session.refresh_token)
+    guest.cookies[SESSION_COOKIE] = guest.session_id
+    if cart_id is not None:
+        try:
+            merged = await services.carts.merge(cart_id, customer_id=session.user.id)
+        except NotFound:
+            merged = None
+        await guest.remember(services.web_sessions, cart_id=merged.cart.id if merged else None)
+    return guest.apply(RedirectResponse(next_page, status_code=303))
+
+
+@router.get("/account/login")
+async def login_page(request: Request, guest: Guest) -> Response:
+    return _pages(request).render(guest, "login.html", values={"next": _safe_next(request.query_params.get("next"))},
+                                  error=None, need_otp=False)
+
+
+@router.post("/account/login")
+async def login(request: Request, guest: Guest) -> Response:
+    """Sign in; a wrong e-mail or password gets one message, whichever it was."""
+    form = await request.form()
+    guest.check_csrf(form)
+    values = {"email": str(form.get("email", "")), "next": _safe_next(form.get("next"))}
+    otp = str(form.get("otp", "")).strip() or None
+    try:
+        return await _signed_in(request, guest, email=values["email"], password=str(form.get("password", "")),
+                                otp=otp, next_page=values["next"])
+    except SecondFactorRequired:
+        return _pages(request).render(guest, "login.html", values=values, need_otp=True, status=401,
+                                      error="Enter the code from your authenticator app." if otp is None
+                                      else "That code is not right; try the newest one.")
+    except (InvalidCredentials, TooManyAttempts, InvalidValue) as exc:
+        return _pages(request).render(guest, "login.html", values=values, need_otp=False, status=401,
+                                      error=str(exc))
+
+
+@router.get("/account/register")
+async def register_page(request: Request, guest: Guest) -> Response:
+    return _pages(request).render(guest, "register.html", values={}, errors={})
+
+
+@router.post("/account/register")
+async def register(request: Request, guest: Guest) -> Response:
+    """Create an account (a verification e-mail goes out) and sign in."""
+    form = await request.form()
+    guest.check_csrf(form)
+    services = request.app.state.services
+    values = {"email": str(form.get("email", "")), "name": str(form.get("name", ""))}
+    password = str(form.get("password", ""))
+    try:
+        user = await services.auth.register(email=values["email"], password=password, name=values["name"])
+    except InvalidValue as exc:
+        return _pages(request).render(guest, "register.html", values=values, errors={exc.field: exc.message},
+                                      status=422)
+    except EmailTaken:
+        return _pages(request).render(guest, "register.html", values=values, status=409,
+                                      errors={"email": "an account with this e-mail exists; sign in instead"})
+    await services.accounts.send_verification(user)
+    return await _signed_in(request, guest, email=values["email"], password=password, otp=None,
+                            next_page="/account")
+
+
+@router.post("/account/logout")
+async def logout(request: Request, guest: Guest) -> Response:
+    """Sign out: the session is destroyed, here and for the API tokens it held."""
+    form = await request.form()
+    guest.check_csrf(form)
+    services = request.app.state.services
+    old = await services.web_sessions.destroy(guest.session_id)
+    if old is not None and old.refresh_token:
+        await services.auth.logout(old.refresh_token)
+    guest.cookies[SESSION_COOKIE] = None
+    return guest.apply(RedirectResponse("/", status_code=303))
+
+
+@router.get("/account")
+async def account_page(request: Request, guest: Guest) -> Response:
+    """The customer's orders."""
+    if guest.user is None:
+        return guest.apply(RedirectResponse("/account/login?next=/account", status_code=303))
+    orders = await request.app.state.services.orders.orders_of(guest.user.id, page=1, limit=50)
+    return _pages(request).render(guest, "account.html", orders=orders.items)
+
+
+@router.get("/account/verify-email")
+async def verify_email_page(request: Request, guest: Guest) -> Response:
+    """The link in the verification e-mail: a button confirms (a mail scanner's GET changes nothing)."""
+    token = request.query_params.get("token", "")[:2000]
+    return _pages(request).render(guest, "token_form.html", title="Confirm your e-mail address",
+                                  action="/account/verify-email", token=token, password=False, message=None,
+                                  button="Confirm my e-mail address")
+
+
+@router.post("/account/verify-email")
+async def verify_email(request: Request, guest: Guest) -> Response:
+    form = await request.form()
+    guest.check_csrf(form)
+    try:
+        await request.app.state.services.accounts.verify_email(str(form.get("token", "")))
+    except InvalidToken as exc:
+        return _pages(request).render(guest, "token_form.html", title="Confirm your e-mail address", status=400,
+                                      action=None, token="", password=False, message=str(exc), button="")
+    return _pages(request).render(guest, "token_form.html", title="E-mail address confirmed", action=None,
+                                  token="", password=False, message="Thank you — your address is confirmed.",
+                                  button="")
+
+
+@router.get("/account/password-reset")
+async def password_reset_page(request: Request, guest: Guest) -> Response:
+    """Ask for a reset link, or (with the link's token) choose a new password."""
+    token = request.query_params.get("token", "")[:2000]
+    if token:
+        return _pages(request).render(guest, "token_form.html", title="Choose a new password", token=token,
+                                      action="/account/password-reset/confirm", password=True, message=None,
+                                      button="Set the new password")
+    return _pages(request).render(guest, "reset_request.html", sent=False)
+
+
+@router.post("/account/password-reset")
+async def request_password_reset(request: Request, guest: Guest) -> Response:
+    """E-mail a reset link; the answer is the same whether or not the address has an account."""
+    form = await request.form()
+    guest.check_csrf(form)
+    await request.app.state.services.accounts.request_password_reset(str(form.get("email", ""))[:320])
+    return _pages(request).render(guest, "reset_request.html", sent=True)
+
+
+@router.post("/account/password-reset/confirm")
+async def reset_password(request: Request, guest: Guest) -> Response:
+    form = await request.form()
+    guest.check_csrf(form)
+    token = str(form.get("token", ""))
+    try:
+        await request.app.state.services.accounts.reset_password(token, str(form.get("password", "")))
+    except (InvalidToken, InvalidValue) as exc:
+        message = exc.message if isinstance(exc, InvalidValue) else str(exc)
+        return _pages(request).render(guest, "token_form.html", title="Choose a new password", status=400,
+                                      token=token, action="/account/password-reset/confirm", password=True,
+                                      message=message, button="Set the new password")
+    return guest.apply(RedirectResponse("/account/login", status_code=303))

@@ -1,0 +1,119 @@
+"""The server-rendered shop over HTTP (no browser): pages render from the domain, forms need the CSRF token,
+the session cookie is HttpOnly and SameSite=Lax and changes at sign-in, and a guest can buy."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest_asyncio
+
+from shop.config import Settings
+from shop.domain.users import Role
+from tests.e2e.shopping import PASSWORD, new_product, signed_in, stock_of
+
+
+@pytest_asyncio.fixture
+async def staff(client: httpx.AsyncClient, demo_settings: Settings) -> dict[str, str]:
+    return (await signed_in(client, demo_settings, Role.STAFF))[1]
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    assert found, "no CSRF token in the form"
+    return found.group(1)
+
+
+async def test_pages_render_with_security_headers(client: httpx.AsyncClient) -> None:
+    home = await client.get("/")
+    assert home.status_code == 200 and "text/html" in home.headers["content-type"]
+    csp = home.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in csp
+    assert home.headers["x-content-type-options"] == "nosniff" and home.headers["referrer-policy"]
+    css = re.search(r'href="(/static/css/shop\.[0-9a-f]{10}\.css)"', home.text)
+    assert css, "the stylesheet has a content-hashed name"
+    sheet = await client.get(css.group(1))
+    assert sheet.status_code == 200 and "immutable" in sheet.headers["cache-control"]
+    category = re.search(r'href="/c/([a-z0-9-]+)"', home.text)
+    assert category
+    listing = await client.get(f"/c/{category.group(1)}?sort=price&in_stock=1")
+    assert listing.status_code == 200 and "product" in listing.text
+    assert (await client.get("/c/no-such-category")).status_code == 404
+    missing = await client.get("/p/no-such-product")
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+    assert "Not found" in missing.text
+    api_missing = await client.get("/api/v1/products/no-such-product")
+    assert api_missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_search_marks_the_words_found(client: httpx.AsyncClient) -> None:
+    found = await client.get("/search", params={"q": "linen"})
+    assert found.status_code == 200
+    assert re.search(r"<mark>linen</mark>", found.text, re.IGNORECASE)
+    hostile = await client.get("/search", params={"q": "<script>alert(1)</script>"})
+    assert "<script>alert(1)</script>" not in hostile.text
+
+
+async def test_a_guest_buys_through_the_pages(client: httpx.AsyncClient, demo_settings: Settings,
+                                              staff: dict[str, str]) -> None:
+    sku = await new_product(client, staff, stock=3, price="15.00")
+    found = (await client.get("/api/v1/products", params={"q": sku.lower()})).json()
+    product = await client.get(f"/p/{next(i['slug'] for i in found['items'])}")
+    assert product.status_code == 200 and "€15.00" in product.text and "Only 3 left" in product.text
+    token = _csrf(product.text)
+
+    forged = await client.post("/cart/add", data={"sku": sku, "quantity": "1", "csrf": "0" * 64})
+    assert forged.status_code == 403 and "text/html" in forged.headers["content-type"]
+
+    added = await client.post("/cart/add", data={"sku": sku, "quantity": "2", "csrf": token})
+    assert added.status_code == 303 and added.headers["location"] == "/cart"
+    cookie = added.headers["set-cookie"].lower()
+    assert "shop_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    cart = await client.get("/cart")
+    assert "€30.00" in cart.text
+
+    page = await client.get("/checkout")
+    bad = await client.post("/checkout", data={
+        "csrf": _csrf(page.text), "email": "buyer@example.com", "name": "Ada", "line1": "Main St 1",
+        "postal_code": "", "city": "Berlin", "country": "Germany", "shipping_method": "standard",
+        "token": "tok_visa"})
+    assert bad.status_code == 422
+    assert 'id="country-error"' in bad.text or 'id="postal_code-error"' in bad.text
+    assert (await stock_of(demo_settings, sku)).reserved == 0
+
+    placed = await client.post("/checkout", data={
+        "csrf": _csrf(page.text), "email": "buyer@example.com", "name": "Ada", "line1": "Main St 1",
+        "postal_code": "10115", "city": "Berlin", "country": "DE", "shipping_method": "standard",
+        "token": "tok_visa"})
+    assert placed.status_code == 303, placed.text
+    number = placed.headers["location"].rsplit("/", 1)[1]
+    order = await client.get(placed.headers["location"])
+    assert order.status_code == 200 and number in order.text and 'data-status="paid"' in order.text
+    assert "€34.90" in order.text  # 30.00 of goods + 4.90 shipping, VAT included
+    assert (await stock_of(demo_settings, sku)).on_hand == 1
+    stranger = await httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url)).get(
+        f"/order/{number}")
+    assert stranger.status_code == 404
+
+
+async def test_signing_in_changes_the_session_and_signing_out_ends_it(client: httpx.AsyncClient,
+                                                                      demo_settings: Settings) -> None:
+    email, _ = await signed_in(client, demo_settings)
+    page = await client.get("/account/login")
+    token = _csrf(page.text)
+    wrong = await client.post("/account/login", data={"csrf": token, "email": email, "password": "nope-nope-nope"})
+    assert wrong.status_code == 401 and "password is wrong" in wrong.text
+    before = client.cookies.get("shop_session")
+    ok = await client.post("/account/login", data={"csrf": token, "email": email, "password": PASSWORD,
+                                                   "next": "//evil.example/"})
+    assert ok.status_code == 303 and ok.headers["location"] == "/account"
+    after = client.cookies.get("shop_session")
+    assert after and after != before
+    account = await client.get("/account")
+    assert email in account.text
+    out = await client.post("/account/logout", data={"csrf": token})
+    assert out.status_code == 303
+    client.cookies.set("shop_session", after)  # an old cookie no longer signs anyone in
+    again = await client.get("/account")
+    assert again.status_code == 303 and again.headers["location"].startswith("/account/login")
