@@ -37,13 +37,13 @@ from shop.config import Settings
 from shop.runtime import serve
 from tests.conftest import SELECTION, make_settings, migrate_all
 from tests.databases import DatabaseFactory
+from tests.integration.smtp_server import Inbox, smtp_server
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "var" / "screenshots"
 CHROMIUM = Path(os.environ.get("SHOP_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-# the app gunicorn serves: the shop's own plus the SPA router and CORS until create_app wires them
 WORKERS = 2
 # what a page must never log: the browser refused something the shop needs
 BLOCKED = re.compile(r"Content Security Policy|Content-Security-Policy|CORS|Access-Control|Refused to", re.I)
@@ -64,6 +64,7 @@ class LiveShop:
     backend: str
     spa_origin: str  # the other origin its CORS allows (see `static_host`)
     log: Path  # the server's output
+    inbox: Inbox  # the SMTP server its `shop worker` delivers e-mail to
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -138,13 +139,22 @@ def live_shop(backend: str, live_shop_settings: Settings,
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p))
     log = home / "server.log"
     output = log.open("w")
-    process = subprocess.Popen(_server_argv(port, home / "run"), env=env, cwd=home, stdout=output,
-                               stderr=subprocess.STDOUT)
-    try:
-        _wait_until_answers(f"{url}/readyz", process, log)
-        yield LiveShop(url=url, settings=live_shop_settings, backend=backend, spa_origin=spa_origin, log=log)
-    finally:
-        _stop(process, output)
+    with smtp_server() as inbox:
+        # e-mail leaves through the outbox: a real `shop worker` delivers it to a real SMTP server
+        env.update(SHOP_MAIL_BACKEND="smtp", SHOP_SMTP_HOST="127.0.0.1", SHOP_SMTP_PORT=str(inbox.port),
+                   SHOP_SMTP_STARTTLS="false")
+        process = subprocess.Popen(_server_argv(port, home / "run"), env=env, cwd=home, stdout=output,
+                                   stderr=subprocess.STDOUT)
+        worker_log = (home / "worker.log").open("w")
+        worker = subprocess.Popen([sys.executable, "-m", "shop", "worker", "--idle", "0.2"], env=env, cwd=home,
+                                  stdout=worker_log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_answers(f"{url}/readyz", process, log)
+            yield LiveShop(url=url, settings=live_shop_settings, backend=backend, spa_origin=spa_origin, log=log,
+                           inbox=inbox)
+        finally:
+            _stop(worker, worker_log)
+            _stop(process, output)
 
 
 @pytest.fixture

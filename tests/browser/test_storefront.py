@@ -3,7 +3,9 @@ fills a cart, pays, and sees the order; the bank's confirmation step and field e
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -93,3 +95,61 @@ async def test_a_declined_card_and_the_banks_confirmation_on_the_main_shop(page:
     await expect(page.get_by_role("heading", name="Test bank")).to_be_visible()
     await page.get_by_role("button", name="Confirm payment").click()
     await expect(page.locator("[data-status]")).to_have_attribute("data-status", "paid")
+
+
+async def _mailed_link(shop: LiveShop, to: str, page_path: str, *, seconds: float = 20) -> str:
+    """The link in the newest e-mail to `to` that the worker delivered to the test SMTP server."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        for received in reversed(shop.inbox.received):
+            if to in received.rcpt_tos:
+                body = received.message.get_body(preferencelist=("plain",))
+                assert body is not None
+                found = re.search(rf"{re.escape(shop.url)}{page_path}\?token=\S+", body.get_content())
+                if found:
+                    return found.group(0)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no e-mail with a {page_path} link reached {to} within {seconds} s")
+
+
+async def test_a_customer_registers_verifies_their_address_buys_and_sees_the_order(
+        page: Page, live_shop: LiveShop, screenshot: Screenshot) -> None:
+    email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    await page.goto(f"{live_shop.url}/account/register")
+    await page.get_by_label("Name").fill("Ada Lovelace")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label(re.compile("^Password")).fill("analytical-engine-1843")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_text("please confirm your e-mail address")).to_be_visible()
+
+    link = await _mailed_link(live_shop, email, "/account/verify-email")
+    await page.goto(link)
+    await page.get_by_role("button", name="Confirm my e-mail address").click()
+    await expect(page.get_by_text("your address is confirmed")).to_be_visible()
+
+    product = await buyable_product(live_shop, skip=4)
+    await page.goto(f"{live_shop.url}/p/{product['slug']}")
+    await page.get_by_role("button", name="Add to cart").click()
+    await page.get_by_role("link", name="Check out").click()
+    await expect(page.get_by_label("E-mail")).to_have_value(email)
+    await _fill_address(page, email)
+    await page.get_by_role("button", name="Place order and pay").click()
+    await expect(page.locator("[data-status]")).to_have_attribute("data-status", "paid")
+    number = page.url.rsplit("/", 1)[1]
+
+    await page.goto(f"{live_shop.url}/account")
+    await expect(page.get_by_role("link", name=number)).to_be_visible()
+    await expect(page.get_by_text("please confirm")).to_have_count(0)
+    await screenshot(page, "ssr-account")
+    confirmation = await _mailed_subject(live_shop, email, number)
+    assert number in confirmation
+
+
+async def _mailed_subject(shop: LiveShop, to: str, needle: str, *, seconds: float = 20) -> str:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        for received in reversed(shop.inbox.received):
+            if to in received.rcpt_tos and needle in str(received.message["Subject"]):
+                return str(received.message["Subject"])
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no e-mail about {needle} reached {to} within {seconds} s")
