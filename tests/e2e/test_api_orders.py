@@ -244,3 +244,28 @@ async def test_the_catalogue_learns_a_product_sold_out_and_back_in_stock(
     assert not await in_stock()
     assert (await client.post(f"/api/v1/orders/{number}/cancel", headers=staff)).status_code == 200
     assert await in_stock()
+
+
+async def test_a_partial_refund_at_the_gateway_leaves_the_order_standing(
+        client: httpx.AsyncClient, demo_settings: Settings, staff: dict[str, str]) -> None:
+    sku = await new_product(client, staff, stock=3)
+    placed = (await client.post("/api/v1/checkout", json=checkout_body(
+        await new_cart(client, items={sku: 2}), token="tok_threeDSecure"))).json()
+    ref = httpx.URL(placed["payment"]["action_url"]).path.rsplit("/", 1)[1]
+    await client.post(httpx.URL(placed["payment"]["action_url"]).path)
+    gateway = build_gateways(demo_settings)["test"]
+    assert isinstance(gateway, TestGateway)
+
+    async def refunded(amount: str) -> bool:
+        body = gateway.event_body(event_id=f"evt_{uuid.uuid4().hex}", kind=EventKind.REFUNDED, payment_ref=ref,
+                                  reference=placed["number"], amount=Money.of(amount, "EUR"))
+        response = await client.post("/api/v1/payments/webhooks/test", content=body,
+                                     headers=gateway.signed_headers(body, now=datetime.now(UTC)))
+        return bool(response.json()["applied"])
+
+    assert not await refunded("1.00")
+    assert (await stock_of(demo_settings, sku)).on_hand == 1
+    assert await refunded(placed["totals"]["total"]["amount"])
+    seen = await client.get(f"/api/v1/orders/{placed['number']}", headers={"X-Order-Key": placed["access_key"]})
+    assert seen.json()["status"] == "refunded"
+    assert (await stock_of(demo_settings, sku)).on_hand == 3  # not shipped yet: the goods are back

@@ -102,16 +102,18 @@ class ShippingMethod:
         return not self.countries or country in self.countries
 
     def cost(self, goods: Money, weight_grams: int) -> Money:
-        """The shipping price for goods worth `goods` (after discount) weighing `weight_grams`."""
+        """The shipping price for goods worth `goods` (after discount) weighing `weight_grams`; a parcel too
+        heavy for the method is refused even when the order would ship free."""
+        price = self.price
+        if self.kind is ShippingKind.WEIGHT:
+            band = next((band_price for up_to, band_price in self.bands if weight_grams <= up_to), None)
+            if band is None:
+                raise InvalidValue("shipping_method", f"{self.name} takes parcels up to {self.bands[-1][0]} g; "
+                                                      f"this order weighs {weight_grams} g")
+            price = band
         if self.free_above is not None and goods >= self.free_above:
             return Money.zero(goods.currency)
-        if self.kind is ShippingKind.FLAT:
-            return self.price
-        for up_to, price in self.bands:
-            if weight_grams <= up_to:
-                return price
-        raise InvalidValue("shipping_method", f"{self.name} takes parcels up to {self.bands[-1][0]} g; "
-                                              f"this order weighs {weight_grams} g")
+        return price
 
 
 @dataclass(frozen=True, slots=True)

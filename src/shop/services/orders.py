@@ -11,11 +11,11 @@ from datetime import datetime
 
 from shop.domain.catalog import Page
 from shop.domain.errors import NotFound
-from shop.domain.orders import Order, OrderStatus, PaymentStatus, check_transition
+from shop.domain.orders import Order, OrderStatus, Payment, PaymentStatus, check_transition
 from shop.domain.payments import ChargeResult, ChargeStatus, EventKind
 from shop.services.checkout import CheckoutService, hash_access_key, quantities, stock_changed
 from shop.services.clock import Clock, utc_now
-from shop.services.commerce_ports import MainUnitOfWork, OrderReader
+from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork, OrderReader
 from shop.services.email_delivery import queue_email
 from shop.services.payment_gateway import PaymentGateway, SimulatedGateway
 
@@ -126,14 +126,18 @@ class OrderService:
                 raise NotFound("order", number)
             order_id, order = found
             if order.status is OrderStatus.REFUNDED:
-                return order  # refunded meanwhile (e.g. by the gateway's own event)
-            if order.status in ON_THE_SHELF:
-                await unit.restock(quantities(order.lines))
-                await stock_changed(unit, order)
-            order.payment = replace(order.payment, status=PaymentStatus.REFUNDED)
-            order.move_to(OrderStatus.REFUNDED, at=self._clock())
-            await unit.update_order(order_id, order)
+                return order  # refunded meanwhile by the gateway's own event, which restocked too
+            await self._mark_refunded(unit, order_id, order, order.payment)
             return order
+
+    async def _mark_refunded(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment) -> None:
+        """The money went back: goods not yet handed to the carrier go back on the shelf."""
+        if order.status in ON_THE_SHELF:
+            await unit.restock(quantities(order.lines))
+            await stock_changed(unit, order)
+        order.payment = replace(payment, status=PaymentStatus.REFUNDED)
+        order.move_to(OrderStatus.REFUNDED, at=self._clock())
+        await unit.update_order(order_id, order)
 
     async def _refund_money(self, order: Order) -> None:
         # the key makes a retried refund (a crash after the gateway said yes) refund nothing more
@@ -176,10 +180,10 @@ class OrderService:
             elif event.kind is EventKind.PAYMENT_FAILED and order.status is OrderStatus.PENDING:
                 await self._checkout.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
                                                    reopen_cart=True)
-            elif event.kind is EventKind.REFUNDED and order.status in REFUNDABLE:
-                order.payment = replace(payment, status=PaymentStatus.REFUNDED)
-                order.move_to(OrderStatus.REFUNDED, at=self._clock())
-                await unit.update_order(order_id, order)
+            elif event.kind is EventKind.REFUNDED and order.status in REFUNDABLE \
+                    and (event.amount is None or event.amount >= order.totals.total):
+                # the whole payment went back (a partial refund is the gateway's business; the order stands)
+                await self._mark_refunded(unit, order_id, order, payment)
             else:
                 return WebhookOutcome(applied=False, order=number)
             return WebhookOutcome(applied=True, order=number)
