@@ -46,6 +46,7 @@ from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.checkout import CheckoutService, Pricing
 from shop.services.commerce_jobs import CommerceJobs
 from shop.services.email_delivery import MailSender, deliver_due
+from shop.services.housekeeping import Housekeeping
 from shop.services.idempotency import Idempotency
 from shop.services.orders import OrderService
 from shop.services.payment_gateway import PaymentGateway
@@ -129,14 +130,21 @@ def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awa
     lease = max(timedelta(seconds=60), 4 * send_time)  # room for a few slow sends per claim
     catalog = build_catalog(settings, databases)
     commerce = build_commerce(settings, databases, catalog=catalog)
-    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, idempotency=commerce.idempotency,
-                        projection=catalog, stock=SqlStock(databases.store("main")))
+    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, projection=catalog,
+                        stock=SqlStock(databases.store("main")))
+    housekeeping = Housekeeping(sessions=build_web_sessions(databases),
+                                phone_codes=build_users_store(databases).phone_codes, outbox=outbox,
+                                idempotency=commerce.idempotency)
 
     async def deliver() -> int:
         report = await deliver_due(outbox=outbox, sender=sender, now=utcnow, lease=lease, send_time=send_time)
-        return report.claimed + await jobs.run_once()
+        return report.claimed + await jobs.run_once() + await housekeeping.run_once()
 
     return deliver
+
+
+def build_web_sessions(databases: Databases) -> WebSessions:
+    return WebSessions(SqlWebSessions(databases.store("main")))
 
 
 def build_pricing(settings: Settings) -> Pricing:
@@ -228,7 +236,7 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
                         phone=build_phone_verification(settings, databases), carts=commerce.carts,
                         checkout=commerce.checkout, orders=commerce.orders, vouchers=commerce.vouchers,
                         idempotency=commerce.idempotency,
-                        web_sessions=WebSessions(SqlWebSessions(databases.store("main"))),
+                        web_sessions=build_web_sessions(databases),
                         catalog_version=watcher, stores=probes, close=databases.dispose)
 
 

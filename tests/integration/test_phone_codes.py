@@ -126,3 +126,15 @@ async def test_set_phone_records_the_verified_number(users_store: UsersStore) ->
     await users.set_phone(ada.id, None, verified_at=None)
     cleared = await users.by_id(ada.id)
     assert cleared is not None and (cleared.phone, cleared.phone_verified_at) == (None, None)
+
+
+async def test_purge_forgets_codes_expired_before_the_cutoff_only(users_store: UsersStore) -> None:
+    users, codes = users_store.users, users_store.phone_codes
+    old_user, new_user = await _owner(users), await _owner(users)
+    old, new = _code(old_user, at=NOW - timedelta(days=3)), _code(new_user)
+    await codes.add(old)
+    await codes.add(new)
+    gone = await codes.purge(expired_before=NOW - timedelta(days=1))
+    assert gone >= 1
+    assert await codes.latest(old_user.id) is None
+    assert await codes.latest(new_user.id) == new

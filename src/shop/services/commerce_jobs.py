@@ -1,16 +1,15 @@
 """The commerce core's background work, one round per call from `shop worker`: settle orders whose stock
-reservation ran out, give back money that arrived for canceled orders, forget old idempotency keys."""
+reservation ran out, give back money that arrived for canceled orders, keep the catalogue's in-stock flags."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from shop.services.checkout import STOCK_CHANGED
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import InStockProjection
-from shop.services.idempotency import Idempotency
 from shop.services.orders import OrderService
 from shop.services.outbox import Outbox, RetryPolicy, short_error
 from shop.services.ports import StockReader
@@ -23,23 +22,16 @@ REFUND = "refund"
 class CommerceJobs:
     orders: OrderService
     outbox: Outbox
-    idempotency: Idempotency
     projection: InStockProjection
     stock: StockReader
     clock: Clock = utc_now
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    purge_every: timedelta = timedelta(hours=1)
-    _last_purge: datetime | None = None
 
     async def run_once(self) -> int:
         """One round; returns how many things it settled or sent."""
         done = await self.orders.expire_reservations(now=self.clock())
         done += await self._refunds()
         done += await self._in_stock_flags()
-        now = self.clock()
-        if self._last_purge is None or now - self._last_purge >= self.purge_every:
-            self._last_purge = now
-            await self.idempotency.purge()
         return done
 
     async def _refunds(self) -> int:

@@ -66,6 +66,10 @@ class Outbox(Protocol):
         """Hand back a job that was claimed but not attempted; the attempt does not count."""
         ...
 
+    async def purge(self, *, sent_before: datetime, dead_before: datetime) -> int:
+        """Delete delivered jobs (their payloads hold e-mail bodies and links) and long-dead ones."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:

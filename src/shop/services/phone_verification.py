@@ -63,6 +63,10 @@ class PhoneCodeStore(Protocol):
         used, expired at `now`, or already tried MAX_TRIES times."""
         ...
 
+    async def purge(self, *, expired_before: datetime) -> int:
+        """Forget codes that expired before then (used ones included: the user record keeps the verification)."""
+        ...
+
     async def use(self, code_id: str, *, now: datetime) -> bool:
         """Mark the code used, once: False if it already was."""
         ...

@@ -184,6 +184,11 @@ class MongoPhoneCodes:
     def __init__(self, store: MongoStore) -> None:
         self._store = store
 
+    async def purge(self, *, expired_before: datetime) -> int:
+        async with self._store.collection(PHONE_CODES) as codes:
+            result = await codes.delete_many({"expires_at": {"$lt": expired_before}})
+        return int(result.deleted_count)
+
     async def add(self, code: PhoneCode) -> None:
         async with self._store.collection(PHONE_CODES) as codes:
             # only the newest code works: older unused ones go (used ones stay, as the record of a verification)

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.infrastructure.db.engines import Store
@@ -122,3 +122,9 @@ class SqlOutbox:
 
     async def release(self, job: OutboxJob, *, now: datetime) -> None:
         await self._finish(job, available_at=now, attempts=outbox.c.attempts - 1)
+
+    async def purge(self, *, sent_before: datetime, dead_before: datetime) -> int:
+        async with self._store.write() as conn:
+            sent = await conn.execute(delete(outbox).where(outbox.c.sent_at < sent_before))
+            dead = await conn.execute(delete(outbox).where(outbox.c.dead_at < dead_before))
+        return int((sent.rowcount or 0) + (dead.rowcount or 0))

@@ -37,6 +37,11 @@ class SqlPhoneCodes:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    async def purge(self, *, expired_before: datetime) -> int:
+        async with self._store.write() as conn:
+            result = await conn.execute(delete(phone_codes).where(phone_codes.c.expires_at < expired_before))
+        return int(result.rowcount or 0)
+
     async def add(self, code: PhoneCode) -> None:
         async with self._store.write() as conn:
             # only the newest code works: older unused ones go (used ones stay, as the record of a verification)
