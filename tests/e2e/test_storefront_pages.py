@@ -4,12 +4,14 @@ the session cookie is HttpOnly and SameSite=Lax and changes at sign-in, and a gu
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest_asyncio
 
 from shop.config import Settings
 from shop.domain.users import Role
+from tests.conftest import open_client
 from tests.e2e.shopping import PASSWORD, new_product, signed_in, stock_of
 
 
@@ -117,3 +119,26 @@ async def test_signing_in_changes_the_session_and_signing_out_ends_it(client: ht
     client.cookies.set("shop_session", after)  # an old cookie no longer signs anyone in
     again = await client.get("/account")
     assert again.status_code == 303 and again.headers["location"].startswith("/account/login")
+
+
+async def test_a_customer_verifies_their_phone_number_on_the_pages(demo_settings: Settings, tmp_path: Path) -> None:
+    settings = demo_settings.model_copy(update={"var_dir": tmp_path, "response_cache": False})
+    async for client in open_client(settings):
+        email, _ = await signed_in(client, settings)
+        login = await client.get("/account/login")
+        await client.post("/account/login", data={"csrf": _csrf(login.text), "email": email, "password": PASSWORD})
+        page = await client.get("/account/phone")
+        token = _csrf(page.text)
+        bad = await client.post("/account/phone", data={"csrf": token, "phone": "12"})
+        assert bad.status_code == 422 and 'role="alert"' in bad.text
+        sent = await client.post("/account/phone", data={"csrf": token, "phone": "+49 151 23456789"})
+        assert sent.status_code == 200 and "+4915123456789" in sent.text
+        text = "\n".join(p.read_text() for p in (tmp_path / "sms").rglob("*") if p.is_file())
+        code = re.search(r"(\d{6}) is your", text)
+        assert code, text
+        wrong = await client.post("/account/phone/verify", data={"csrf": token, "code": "000000"
+                                                                 if code.group(1) != "000000" else "111111"})
+        assert wrong.status_code == 422 and "wrong" in wrong.text
+        done = await client.post("/account/phone/verify", data={"csrf": token, "code": code.group(1)})
+        assert done.status_code == 200 and "verified" in done.text, (text, re.findall(r"error[^<]*<", done.text))
+        assert "Verified: +4915123456789" in (await client.get("/account/phone")).text

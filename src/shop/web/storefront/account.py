@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from shop.domain.errors import InvalidValue, NotFound
 from shop.domain.users import EmailTaken, InvalidCredentials, InvalidToken, SecondFactorRequired, TooManyAttempts
+from shop.services.phone_verification import SmsNotSent
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import SESSION_COOKIE, Visitor, visitor
 
@@ -175,3 +176,48 @@ async def reset_password(request: Request, guest: Guest) -> Response:
                                       token=token, action="/account/password-reset/confirm", password=True,
                                       message=message, button="Set the new password")
     return guest.apply(RedirectResponse("/account/login", status_code=303))
+
+
+def _phone_page(request: Request, guest: Visitor, *, sent_to: str | None = None, error: str | None = None,
+                done: bool = False, status: int = 200) -> Response:
+    return _pages(request).render(guest, "phone.html", sent_to=sent_to, error=error, done=done, status=status)
+
+
+@router.get("/account/phone")
+async def phone_page(request: Request, guest: Guest) -> Response:
+    """Verify a phone number: a six-digit code is texted to it."""
+    if guest.user is None:
+        return guest.apply(RedirectResponse("/account/login?next=/account/phone", status_code=303))
+    return _phone_page(request, guest)
+
+
+@router.post("/account/phone")
+async def send_phone_code(request: Request, guest: Guest) -> Response:
+    form = await request.form()
+    guest.check_csrf(form)
+    if guest.user is None:
+        return guest.apply(RedirectResponse("/account/login?next=/account/phone", status_code=303))
+    try:
+        sent = await request.app.state.services.phone.send_code(guest.user, str(form.get("phone", ""))[:40])
+    except InvalidValue as exc:
+        return _phone_page(request, guest, error=exc.message[:1].upper() + exc.message[1:], status=422)
+    except TooManyAttempts as exc:
+        return _phone_page(request, guest, error=str(exc), status=429)
+    except SmsNotSent:
+        return _phone_page(request, guest, error="The text could not be sent just now; try again shortly.",
+                           status=503)
+    return _phone_page(request, guest, sent_to=sent.phone)
+
+
+@router.post("/account/phone/verify")
+async def verify_phone(request: Request, guest: Guest) -> Response:
+    form = await request.form()
+    guest.check_csrf(form)
+    if guest.user is None:
+        return guest.apply(RedirectResponse("/account/login?next=/account/phone", status_code=303))
+    try:
+        await request.app.state.services.phone.verify(guest.user, str(form.get("code", ""))[:20])
+    except InvalidValue as exc:
+        return _phone_page(request, guest, sent_to=str(form.get("phone", ""))[:40] or "your phone",
+                           error=f"The code {exc.message}.", status=422)
+    return _phone_page(request, guest, done=True)
