@@ -181,7 +181,7 @@ class CheckoutService:
                 await unit.redeem(voucher, customer_key=customer_key(request.customer_id, email_key),
                                   order_id=order_id)
             locked.updated_at = now
-            await unit.carts.save(locked)
+            await unit.set_cart_status(locked)
 
         try:
             result = await self._gateway.charge(ChargeRequest(reference=order.number, amount=totals.total,
@@ -242,7 +242,7 @@ class CheckoutService:
             if cart is not None:
                 cart.reopen()
                 cart.updated_at = self._clock()
-                await unit.carts.save(cart)
+                await unit.set_cart_status(cart)
             order.cart_id = None  # the cart may become another order
         await unit.update_order(order_id, order)
 

@@ -66,6 +66,10 @@ class CommerceUnit(Protocol):
         """The outbox inside this transaction: what is added leaves only if the transaction commits."""
         ...
 
+    async def set_cart_status(self, cart: Cart) -> None:
+        """Store a cart's new status alone (its lines have not changed)."""
+        ...
+
     async def lock_cart(self, cart_id: str) -> Cart | None:
         """The cart, locked until the transaction ends, so two checkouts of one cart queue up."""
         ...

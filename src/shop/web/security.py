@@ -18,7 +18,8 @@ class NotAllowed(Exception):
     """Signed in, but without the role the route needs (403)."""
 
 
-def auth_service(request: Request) -> AuthService:
+async def auth_service(request: Request) -> AuthService:
+    # async: a plain function would be run in the thread pool on every request that names the user
     service: AuthService = request.app.state.services.auth
     return service
 

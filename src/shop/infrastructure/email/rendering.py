@@ -24,6 +24,7 @@ class JinjaMailTemplates:
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
             undefined=StrictUndefined,  # a missing link fails loudly instead of sending an e-mail without it
             keep_trailing_newline=True,
+            auto_reload=False,  # templates ship with the code: no file-time check on every render
         )
         self._env.globals.update(shop_name=shop_name, support_email=support_email)
         self.names = frozenset(p.name.removesuffix(".subject.txt") for p in directory.glob("*.subject.txt"))

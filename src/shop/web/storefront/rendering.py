@@ -48,6 +48,7 @@ class Pages:
     def __init__(self, *, assets: Assets, shop_name: str) -> None:
         self.assets = assets
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                               auto_reload=False,
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(asset=assets.url, integrity=self._integrity, shop_name=shop_name,
                                 cdn=assets.cdn_base is not None)

@@ -54,6 +54,11 @@ class CartRows:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
+    async def set_status(self, cart: Cart) -> None:
+        """Store only a changed status (ordered, open again): the lines are as they were."""
+        await self._conn.execute(update(carts).where(carts.c.id == cart.id).values(
+            status=cart.status.value, updated_at=cart.updated_at))
+
     async def get(self, cart_id: str) -> Cart | None:
         return await load_cart(self._conn, cart_id)
 

@@ -99,6 +99,9 @@ class SqlCommerceUnit:
         self.carts = CartRows(conn)
         self.outbox = OutboxTransaction(conn, utcnow)
 
+    async def set_cart_status(self, cart: Cart) -> None:
+        await self.carts.set_status(cart)
+
     async def lock_cart(self, cart_id: str) -> Cart | None:
         return await load_cart(self.conn, cart_id, lock=True)
 
