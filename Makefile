@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-checkout clean
+.PHONY: run test lint bench bench-checkout bench-storefront clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(VENV)/.installed
 ## bench-checkout: checkout benchmark (needs PostgreSQL on 127.0.0.1); e.g. BENCH_ARGS=--duration=30
 bench-checkout: $(VENV)/.installed
 	$(BIN)/python -m bench.checkout $(BENCH_ARGS)
+
+## bench-storefront: product page render time (needs wrk, PostgreSQL on 127.0.0.1); e.g. BENCH_ARGS=--reuse
+bench-storefront: $(VENV)/.installed
+	$(BIN)/python -m bench.storefront $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
