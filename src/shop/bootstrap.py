@@ -120,7 +120,8 @@ def build_account_flows(settings: Settings, databases: Databases) -> AccountFlow
         users=users.users, refresh_tokens=users.refresh_tokens, hasher=Argon2Passwords(),
         tokens=JwtSignedTokens(settings.signing_secret()),
         templates=JinjaMailTemplates(shop_name=settings.shop_name),
-        mail=OutboxMailQueue(SqlOutbox(databases.store("main"))), public_url=settings.public_url)
+        mail=OutboxMailQueue(SqlOutbox(databases.store("main"))), public_url=settings.public_url,
+        end_web_sessions=build_web_sessions(databases).end_all)
 
 
 def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awaitable[int]]:

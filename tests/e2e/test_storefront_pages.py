@@ -142,3 +142,39 @@ async def test_a_customer_verifies_their_phone_number_on_the_pages(demo_settings
         done = await client.post("/account/phone/verify", data={"csrf": token, "code": code.group(1)})
         assert done.status_code == 200 and "verified" in done.text, (text, re.findall(r"error[^<]*<", done.text))
         assert "Verified: +4915123456789" in (await client.get("/account/phone")).text
+
+
+
+async def test_a_password_reset_signs_the_customer_out_of_the_shop_everywhere(client: httpx.AsyncClient,
+                                                                              demo_settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from shop.bootstrap import build_databases
+    from shop.infrastructure.db.main.tables import outbox
+
+    email, _ = await signed_in(client, demo_settings)
+    login = await client.get("/account/login")
+    await client.post("/account/login", data={"csrf": _csrf(login.text), "email": email, "password": PASSWORD})
+    assert (await client.get("/account")).status_code == 200
+
+    other = httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
+    page = await other.get("/account/password-reset")
+    asked = await other.post("/account/password-reset", data={"csrf": _csrf(page.text), "email": email})
+    assert asked.status_code == 200 and "on its way" in asked.text
+    databases = build_databases(demo_settings)
+    try:
+        async with databases.store("main").read() as conn:
+            mails = (await conn.execute(select(outbox.c.payload).where(outbox.c.kind == "email")
+                                        .order_by(outbox.c.id.desc()).limit(20))).scalars().all()
+    finally:
+        await databases.dispose()
+    text = next(m["text"] for m in mails if email in m["to"])
+    token = re.search(r"/account/password-reset\?token=(\S+)", text)
+    assert token, text
+    form = await other.get(f"/account/password-reset?token={token.group(1)}")
+    done = await other.post("/account/password-reset/confirm", data={
+        "csrf": _csrf(form.text), "token": token.group(1), "password": "a-brand-new-password-1"})
+    assert done.status_code == 303
+
+    after = await client.get("/account")  # the first browser's session ended with the reset
+    assert after.status_code == 303 and after.headers["location"].startswith("/account/login")

@@ -8,6 +8,7 @@ password hash it may replace (used once the password has changed).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -37,7 +38,8 @@ class AccountFlows:
     def __init__(self, *, users: UserRepository, refresh_tokens: RefreshTokenStore, hasher: PasswordHasher,
                  tokens: SignedTokens, templates: MailTemplates, mail: MailQueue, public_url: str,
                  verify_ttl: timedelta = timedelta(days=2), reset_ttl: timedelta = timedelta(hours=1),
-                 clock: Clock = utc_now) -> None:
+                 end_web_sessions: Callable[[str], Awaitable[int]] | None = None, clock: Clock = utc_now) -> None:
+        self._end_web_sessions = end_web_sessions
         self._users = users
         self._refresh = refresh_tokens
         self._hasher = hasher
@@ -100,3 +102,5 @@ class AccountFlows:
         check_password(new_password, email=user.email, name=user.name)
         await self._users.set_password_hash(user.id, self._hasher.hash(new_password))
         await self._refresh.revoke_user(user.id, now=self._clock())
+        if self._end_web_sessions is not None:  # the storefront's sessions end too
+            await self._end_web_sessions(user.id)

@@ -31,6 +31,10 @@ class WebSessionStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def delete_user(self, user_id: str) -> int:
+        """End every session the user is signed in with."""
+        ...
+
     async def purge(self, *, now: datetime) -> int: ...
 
 
@@ -80,6 +84,10 @@ class WebSessions:
         if session_id:
             await self._store.delete(session_key(session_id))
         return old
+
+    async def end_all(self, user_id: str) -> int:
+        """Sign the user out everywhere (after a password reset)."""
+        return await self._store.delete_user(user_id)
 
     async def purge(self) -> int:
         return await self._store.purge(now=self._clock())

@@ -186,8 +186,10 @@ idempotency_keys = Table(
 web_sessions = Table(
     "web_sessions", metadata,
     Column("key", String(64), primary_key=True),
+    Column("user_id", String(40)),  # who is signed in: a password reset ends every session of theirs
     Column("data", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_web_sessions_expires", "expires_at"),
+    Index("ix_web_sessions_user", "user_id"),
 )

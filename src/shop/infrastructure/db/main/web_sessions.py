@@ -35,17 +35,22 @@ class SqlWebSessions:
                           order_keys=tuple((str(n), str(k)) for n, k in data.get("order_keys", ())))
 
     async def put(self, key: str, session: WebSession) -> None:
-        values = {"key": key, "data": _data(session), "created_at": session.created_at,
+        values = {"key": key, "user_id": session.user_id, "data": _data(session), "created_at": session.created_at,
                   "expires_at": session.expires_at}
         async with self._store.write() as conn:
             changed = await conn.execute(update(web_sessions).where(_w.key == key).values(
-                data=values["data"], expires_at=session.expires_at))
+                user_id=session.user_id, data=values["data"], expires_at=session.expires_at))
             if changed.rowcount == 0:
                 await conn.execute(insert_ignoring_duplicates(self._store.backend, web_sessions).values(**values))
 
     async def delete(self, key: str) -> None:
         async with self._store.write() as conn:
             await conn.execute(delete(web_sessions).where(_w.key == key))
+
+    async def delete_user(self, user_id: str) -> int:
+        async with self._store.write() as conn:
+            result = await conn.execute(delete(web_sessions).where(_w.user_id == user_id))
+        return int(result.rowcount or 0)
 
     async def purge(self, *, now: datetime) -> int:
         async with self._store.write() as conn:

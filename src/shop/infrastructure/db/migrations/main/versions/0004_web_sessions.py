@@ -18,12 +18,14 @@ def upgrade() -> None:
     op.create_table(
         "web_sessions",
         sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.String(40), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_web_sessions"),
     )
     op.create_index("ix_web_sessions_expires", "web_sessions", ["expires_at"])
+    op.create_index("ix_web_sessions_user", "web_sessions", ["user_id"])
 
 
 def downgrade() -> None:
