@@ -178,3 +178,30 @@ async def test_a_password_reset_signs_the_customer_out_of_the_shop_everywhere(cl
 
     after = await client.get("/account")  # the first browser's session ended with the reset
     assert after.status_code == 303 and after.headers["location"].startswith("/account/login")
+
+
+async def test_with_a_cdn_both_storefronts_load_their_files_from_jsdelivr_with_integrity(
+        demo_settings: Settings) -> None:
+    import base64
+    import hashlib
+
+    from shop.web.assets import STATIC
+    from shop.web.spa_site import SPA_DIR
+
+    def sri(path: Path) -> str:
+        return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
+
+    root = "https://cdn.jsdelivr.net/gh/acme/shop@v1.2.3"
+    settings = demo_settings.model_copy(update={"assets_cdn": "gh:acme/shop@v1.2.3", "response_cache": False})
+    async for client in open_client(settings):
+        home = await client.get("/")
+        css = f'href="{root}/src/shop/web/static/css/shop.css" integrity="{sri(STATIC / "css" / "shop.css")}"'
+        assert css in home.text and 'crossorigin="anonymous"' in home.text
+        assert "https://cdn.jsdelivr.net" in home.headers["content-security-policy"].split("script-src")[1]
+        spa = await client.get("/app/")
+        assert f'src="{root}/src/shop/web/spa/app.js"' in spa.text
+        assert f'integrity="{sri(SPA_DIR / "app.js")}"' in spa.text
+        assert "https://cdn.jsdelivr.net" in spa.headers["content-security-policy"]
+    async for client in open_client(demo_settings.model_copy(update={"response_cache": False})):
+        local = await client.get("/app/")  # no CDN: the shop's own versioned copies, nothing from elsewhere
+        assert "jsdelivr" not in local.text and "./assets/" in local.text

@@ -58,7 +58,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     for commerce in (carts, checkout, orders, payments, vouchers):
         app.include_router(commerce.router)
     assets = site.install(app, settings)
-    csp = content_security_policy([assets.cdn_base.split("/gh/")[0]] if assets.cdn_base else [])
+    csp = content_security_policy([assets.cdn_origin] if assets.cdn_origin else [])
     app.include_router(media.router)
     app.include_router(spa_site.router)
 

@@ -14,20 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATIC = Path(__file__).parent / "static"
-# where the static folder sits in the repository, as jsDelivr sees it
+# where the package's folders sit in the repository, as jsDelivr sees it
 REPOSITORY_PATH = "src/shop/web/static"
+SPA_REPOSITORY_PATH = "src/shop/web/spa"
 _CDN = re.compile(r"gh:(?P<user>[A-Za-z0-9_.-]+)/(?P<repo>[A-Za-z0-9_.-]+)@(?P<version>[A-Za-z0-9_.-]+)")
 _SERVED = {".css", ".js", ".mjs", ".svg", ".png", ".jpg", ".webp", ".woff2", ".ico", ".json", ".txt"}
 
 
 def parse_cdn(value: str | None) -> str | None:
-    """The jsDelivr base URL for `gh:user/repo@version`; ValueError for anything else."""
+    """The jsDelivr URL of the repository at `version` for `gh:user/repo@version`; ValueError for anything else."""
     if not value:
         return None
     match = _CDN.fullmatch(value.strip())
     if match is None:
         raise ValueError("SHOP_ASSETS_CDN must look like gh:{user}/{repo}@{version}, e.g. gh:acme/shop@v1.2.0")
-    return f"https://cdn.jsdelivr.net/gh/{match['user']}/{match['repo']}@{match['version']}/{REPOSITORY_PATH}"
+    return f"https://cdn.jsdelivr.net/gh/{match['user']}/{match['repo']}@{match['version']}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,8 @@ def _hashed(path: str, digest: str) -> str:
 class Assets:
     def __init__(self, root: Path = STATIC, *, cdn: str | None = None) -> None:
         self.root = root
-        self.cdn_base = parse_cdn(cdn)
+        self.cdn_root = parse_cdn(cdn)  # the repository on jsDelivr, or None: everything from the shop itself
+        self.cdn_base = f"{self.cdn_root}/{REPOSITORY_PATH}" if self.cdn_root else None
         self._by_path: dict[str, Asset] = {}
         self._by_hashed: dict[str, Path] = {}
         for file in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in _SERVED):
@@ -67,6 +69,14 @@ class Assets:
 
     def integrity(self, path: str) -> str:
         return self._by_path[path].integrity
+
+    @property
+    def cdn_origin(self) -> str | None:
+        return "https://cdn.jsdelivr.net" if self.cdn_root else None
+
+    def spa_base(self) -> str | None:
+        """Where the backup storefront's modules load from on the CDN (None: from wherever index.html is)."""
+        return f"{self.cdn_root}/{SPA_REPOSITORY_PATH}" if self.cdn_root else None
 
     def file_for(self, hashed: str) -> Path | None:
         """The file a content-hashed URL names, if any."""

@@ -8,6 +8,7 @@ index.html (`no-cache`) always points at the current ones.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 from collections.abc import Iterable
@@ -27,8 +28,6 @@ __all__ = ["PREFIX", "cors_middleware_kwargs", "export_spa", "router"]
 
 PREFIX = "/app"
 SPA_DIR = Path(__file__).with_name("spa")
-VENDOR_DIR = Path(__file__).with_name("static") / "vendor"
-VENDOR_FILES = ("htm-preact-standalone-3.1.1.module.js",)
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
           ".png": "image/png", ".ico": "image/x-icon", ".json": "application/json",
           ".webmanifest": "application/manifest+json"}
@@ -56,7 +55,6 @@ class Bundle:
 def bundle() -> Bundle:
     sources = {p.relative_to(SPA_DIR).as_posix(): p for p in sorted(SPA_DIR.rglob("*"))
                if p.is_file() and p.suffix in _TYPES}
-    sources.update({f"vendor/{name}": VENDOR_DIR / name for name in VENDOR_FILES})
     files = {name: path.read_bytes() for name, path in sorted(sources.items())}
     digest = hashlib.sha256()
     for name, content in files.items():
@@ -71,21 +69,33 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(api_url: str = "") -> str:
-    """The policy index.html runs under: our own scripts and styles only, the API for data and pictures."""
+def content_security_policy(api_url: str = "", *, cdn_origin: str | None = None) -> str:
+    """The policy index.html runs under: our own scripts and styles only (and the CDN's, when assets come from
+    one), the API for data and pictures."""
     api = f" {_origin(api_url)}" if api_url else ""
-    return (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{api}; "
+    cdn = f" {cdn_origin}" if cdn_origin else ""
+    return (f"default-src 'none'; script-src 'self'{cdn}; style-src 'self'{cdn}; img-src 'self' data:{api}; "
             f"connect-src 'self'{api}; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'")
 
 
-def render_index(*, api_url: str = "") -> str:
-    """index.html pointing at the current assets and at the API (`""`: the origin that serves the page)."""
+def _integrity(name: str) -> str:
+    content = bundle().files[name]
+    return "sha384-" + base64.b64encode(hashlib.sha384(content).digest()).decode()
+
+
+def render_index(*, api_url: str = "", cdn_base: str | None = None, cdn_origin: str | None = None) -> str:
+    """index.html pointing at the current assets — on the shop (or static host) by their bundle version, or on
+    jsDelivr (`cdn_base`, from `Assets.spa_base()`) with integrity hashes — and at the API (`""`: the origin
+    that serves the page)."""
     current = bundle()
-    values = {"%SHOP_API_URL%": api_url, "%SHOP_ASSETS%": f"./{current.assets}",
-              "%SHOP_CSP%": content_security_policy(api_url)}
+    values = {"%SHOP_API_URL%": api_url, "%SHOP_ASSETS%": cdn_base or f"./{current.assets}",
+              "%SHOP_CSP%": content_security_policy(api_url, cdn_origin=cdn_origin if cdn_base else None)}
     html = current.index
     for placeholder, value in values.items():
         html = html.replace(placeholder, escape(value, quote=True))
+    if cdn_base:  # the entry points are checked; what they import comes from the same pinned version
+        for name, tag in (("styles.css", 'rel="stylesheet"'), ("app.js", 'type="module"')):
+            html = html.replace(tag, f'{tag} integrity="{_integrity(name)}" crossorigin="anonymous"', 1)
     return html
 
 
@@ -157,18 +167,22 @@ async def app_root() -> Response:
 @router.api_route(f"{PREFIX}/index.html", methods=["GET", "HEAD"])
 async def index(request: Request) -> Response:
     """The backup storefront's page; `no-cache`, so it always names the current assets."""
-    etag = f'"{bundle().version}"'
+    assets = getattr(request.app.state, "assets", None)
+    cdn_base = assets.spa_base() if assets is not None else None
+    cdn_origin = assets.cdn_origin if assets is not None else None
+    etag = f'"{bundle().version}{"-cdn" if cdn_base else ""}"'
     headers = {"Cache-Control": "no-cache", "ETag": etag, "Content-Security-Policy":
-               f"{content_security_policy()}; frame-ancestors 'none'", "X-Content-Type-Options": "nosniff",
+               f"{content_security_policy(cdn_origin=cdn_origin if cdn_base else None)}; frame-ancestors 'none'",
+               "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "strict-origin-when-cross-origin"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(_index_html(), media_type="text/html; charset=utf-8", headers=headers)
+    return Response(_index_html(cdn_base, cdn_origin), media_type="text/html; charset=utf-8", headers=headers)
 
 
 @functools.cache
-def _index_html() -> bytes:
-    return render_index().encode()
+def _index_html(cdn_base: str | None, cdn_origin: str | None) -> bytes:
+    return render_index(cdn_base=cdn_base, cdn_origin=cdn_origin).encode()
 
 
 @router.api_route(PREFIX + "/assets/{version}/{name:path}", methods=["GET", "HEAD"])
