@@ -34,6 +34,8 @@ _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 # the stock an order holds in each state: reserved while pending, taken off the shelf once paid
 HOLDS_RESERVATION = frozenset({OrderStatus.PENDING})
+# sold, but not yet handed to the carrier: a refund or cancellation puts these goods back on the shelf
+GOODS_IN_HAND = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED})
 
 
 class IllegalTransition(Conflict):
@@ -44,8 +46,12 @@ class IllegalTransition(Conflict):
         self.wanted = wanted
 
 
+def can_move(current: OrderStatus, wanted: OrderStatus) -> bool:
+    return wanted in _NEXT[current]
+
+
 def check_transition(number: str, current: OrderStatus, wanted: OrderStatus) -> None:
-    if wanted not in _NEXT[current]:
+    if not can_move(current, wanted):
         raise IllegalTransition(number, current, wanted)
 
 

@@ -11,7 +11,15 @@ from datetime import datetime
 
 from shop.domain.catalog import Page
 from shop.domain.errors import NotFound
-from shop.domain.orders import Order, OrderStatus, Payment, PaymentStatus, check_transition
+from shop.domain.orders import (
+    GOODS_IN_HAND,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    can_move,
+    check_transition,
+)
 from shop.domain.payments import ChargeResult, ChargeStatus, EventKind
 from shop.services.checkout import CheckoutService, hash_access_key, quantities, stock_changed
 from shop.services.clock import Clock, utc_now
@@ -21,8 +29,6 @@ from shop.services.payment_gateway import PaymentGateway, SimulatedGateway
 
 log = logging.getLogger(__name__)
 
-REFUNDABLE = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
-ON_THE_SHELF = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED})  # not yet handed to the carrier
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +138,7 @@ class OrderService:
 
     async def _mark_refunded(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment) -> None:
         """The money went back: goods not yet handed to the carrier go back on the shelf."""
-        if order.status in ON_THE_SHELF:
+        if order.status in GOODS_IN_HAND:
             await unit.restock(quantities(order.lines))
             await stock_changed(unit, order)
         order.payment = replace(payment, status=PaymentStatus.REFUNDED)
@@ -180,7 +186,7 @@ class OrderService:
             elif event.kind is EventKind.PAYMENT_FAILED and order.status is OrderStatus.PENDING:
                 await self._checkout.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
                                                    reopen_cart=True)
-            elif event.kind is EventKind.REFUNDED and order.status in REFUNDABLE \
+            elif event.kind is EventKind.REFUNDED and can_move(order.status, OrderStatus.REFUNDED) \
                     and (event.amount is None or event.amount >= order.totals.total):
                 # the whole payment went back (a partial refund is the gateway's business; the order stands)
                 await self._mark_refunded(unit, order_id, order, payment)
