@@ -99,12 +99,18 @@ async def databases(empty_settings: Settings) -> AsyncIterator[Databases]:
 @pytest_asyncio.fixture(scope="session")
 async def demo_settings(backend: str, db_factory: DatabaseFactory) -> Settings:
     """A migrated shop seeded with the demo catalogue, shared read-only by the tests of one backend."""
+    settings = make_settings(await db_factory.url(backend, "demo"), catalog_poll_interval=0.1)
+    await migrate_all(settings)
+    await seed_demo(settings)
+    return settings
+
+
+async def seed_demo(settings: Settings) -> None:
+    """The demo catalogue (240 products with stock) into a migrated, empty shop."""
     from shop.bootstrap import build_catalog
     from shop.infrastructure.db.main.stock import SqlStock
     from shop.services.seeding import seed_catalog
 
-    settings = make_settings(await db_factory.url(backend, "demo"), catalog_poll_interval=0.1)
-    await migrate_all(settings)
     databases = build_databases(settings)
     try:
         catalog = build_catalog(settings, databases)
@@ -112,7 +118,6 @@ async def demo_settings(backend: str, db_factory: DatabaseFactory) -> Settings:
                            only_if_empty=True)
     finally:
         await databases.dispose()
-    return settings
 
 
 async def open_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:

@@ -35,7 +35,7 @@ import pytest_asyncio
 
 from shop.config import Settings
 from shop.runtime import serve
-from tests.conftest import SELECTION, make_settings, migrate_all
+from tests.conftest import SELECTION, make_settings, migrate_all, seed_demo
 from tests.databases import DatabaseFactory
 from tests.integration.smtp_server import Inbox, smtp_server
 
@@ -95,20 +95,6 @@ def _stop(process: subprocess.Popen[Any], output: IO[Any]) -> None:
     output.close()
 
 
-async def _seed_demo(settings: Settings) -> None:
-    from shop.bootstrap import build_catalog, build_databases
-    from shop.infrastructure.db.main.stock import SqlStock
-    from shop.services.seeding import seed_catalog
-
-    databases = build_databases(settings)
-    try:
-        catalog = build_catalog(settings, databases)
-        await seed_catalog(reader=catalog, writer=catalog, stock=SqlStock(databases.store("main")), products=240,
-                           only_if_empty=True)
-    finally:
-        await databases.dispose()
-
-
 def _server_argv(port: int, run_dir: Path) -> list[str]:
     """`shop serve`'s own gunicorn command line."""
     return serve.gunicorn_argv(serve.ServeOptions(host="127.0.0.1", port=port, workers=WORKERS,
@@ -120,7 +106,7 @@ async def live_shop_settings(backend: str, db_factory: DatabaseFactory) -> Setti
     """A migrated database of `backend` with the demo catalogue, for `live_shop` alone."""
     settings = make_settings(await db_factory.url(backend, "browser"))
     await migrate_all(settings)
-    await _seed_demo(settings)
+    await seed_demo(settings)
     return settings
 
 

@@ -71,10 +71,7 @@ class OrderService:
     async def _move(self, number: str, wanted: OrderStatus, *, tracking: str | None = None,
                     email: str | None = None) -> Order:
         async with self._units.begin() as unit:
-            found = await unit.lock_order(number)
-            if found is None:
-                raise NotFound("order", number)
-            order_id, order = found
+            order_id, order = await _locked(unit, number)
             order.move_to(wanted, at=self._clock())
             if tracking is not None:
                 order.tracking = tracking
@@ -96,17 +93,12 @@ class OrderService:
 
     async def cancel(self, number: str) -> Order:
         """Cancel an order not yet packed: a pending one lets its stock go, a paid one is refunded and restocked."""
-        current = await self._reader.order(number)
-        if current is None:
-            raise NotFound("order", number)
+        current = await self._current(number)
         check_transition(number, current.status, OrderStatus.CANCELED)
         if current.status is OrderStatus.PAID:
             await self._refund_money(current)
         async with self._units.begin() as unit:
-            found = await unit.lock_order(number)
-            if found is None:
-                raise NotFound("order", number)
-            order_id, order = found
+            order_id, order = await _locked(unit, number)
             if order.status is OrderStatus.PENDING:
                 await self._checkout.cancel_unpaid(unit, order_id, order,
                                                    replace(order.payment, status=PaymentStatus.CANCELED))
@@ -121,16 +113,11 @@ class OrderService:
 
     async def refund(self, number: str) -> Order:
         """Give the whole payment back; goods not yet shipped go back on the shelf."""
-        current = await self._reader.order(number)
-        if current is None:
-            raise NotFound("order", number)
+        current = await self._current(number)
         check_transition(number, current.status, OrderStatus.REFUNDED)
         await self._refund_money(current)
         async with self._units.begin() as unit:
-            found = await unit.lock_order(number)
-            if found is None:
-                raise NotFound("order", number)
-            order_id, order = found
+            order_id, order = await _locked(unit, number)
             if order.status is OrderStatus.REFUNDED:
                 return order  # refunded meanwhile by the gateway's own event, which restocked too
             await self._mark_refunded(unit, order_id, order, order.payment)
@@ -144,6 +131,12 @@ class OrderService:
         order.payment = replace(payment, status=PaymentStatus.REFUNDED)
         order.move_to(OrderStatus.REFUNDED, at=self._clock())
         await unit.update_order(order_id, order)
+
+    async def _current(self, number: str) -> Order:
+        order = await self._reader.order(number)
+        if order is None:
+            raise NotFound("order", number)
+        return order
 
     async def _refund_money(self, order: Order) -> None:
         # the key makes a retried refund (a crash after the gateway said yes) refund nothing more
@@ -256,3 +249,10 @@ class OrderService:
                 order_id, locked = found
                 await unit.set_payment(order_id, replace(locked.payment, status=PaymentStatus.REFUNDED))
 
+
+async def _locked(unit: CommerceUnit, number: str) -> tuple[int, Order]:
+    """The order and its id, locked for the rest of the unit's transaction; NotFound if there is none."""
+    found = await unit.lock_order(number)
+    if found is None:
+        raise NotFound("order", number)
+    return found

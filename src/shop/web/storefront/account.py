@@ -115,7 +115,7 @@ async def logout(request: Request, guest: Guest) -> Response:
 async def account_page(request: Request, guest: Guest) -> Response:
     """The customer's orders."""
     if guest.user is None:
-        return guest.apply(RedirectResponse("/account/login?next=/account", status_code=303))
+        return _sign_in_first(guest, "/account")
     orders = await request.app.state.services.orders.orders_of(guest.user.id, page=1, limit=50)
     return _pages(request).render(guest, "account.html", orders=orders.items)
 
@@ -178,6 +178,10 @@ async def reset_password(request: Request, guest: Guest) -> Response:
     return guest.apply(RedirectResponse("/account/login", status_code=303))
 
 
+def _sign_in_first(guest: Visitor, page: str) -> Response:
+    return guest.apply(RedirectResponse(f"/account/login?next={page}", status_code=303))
+
+
 def _phone_page(request: Request, guest: Visitor, *, sent_to: str | None = None, error: str | None = None,
                 done: bool = False, status: int = 200) -> Response:
     return _pages(request).render(guest, "phone.html", sent_to=sent_to, error=error, done=done, status=status)
@@ -187,7 +191,7 @@ def _phone_page(request: Request, guest: Visitor, *, sent_to: str | None = None,
 async def phone_page(request: Request, guest: Guest) -> Response:
     """Verify a phone number: a six-digit code is texted to it."""
     if guest.user is None:
-        return guest.apply(RedirectResponse("/account/login?next=/account/phone", status_code=303))
+        return _sign_in_first(guest, "/account/phone")
     return _phone_page(request, guest)
 
 
@@ -196,7 +200,7 @@ async def send_phone_code(request: Request, guest: Guest) -> Response:
     form = await request.form()
     guest.check_csrf(form)
     if guest.user is None:
-        return guest.apply(RedirectResponse("/account/login?next=/account/phone", status_code=303))
+        return _sign_in_first(guest, "/account/phone")
     try:
         sent = await request.app.state.services.phone.send_code(guest.user, str(form.get("phone", ""))[:40])
     except InvalidValue as exc:
@@ -214,7 +218,7 @@ async def verify_phone(request: Request, guest: Guest) -> Response:
     form = await request.form()
     guest.check_csrf(form)
     if guest.user is None:
-        return guest.apply(RedirectResponse("/account/login?next=/account/phone", status_code=303))
+        return _sign_in_first(guest, "/account/phone")
     try:
         await request.app.state.services.phone.verify(guest.user, str(form.get("code", ""))[:20])
     except InvalidValue as exc:
