@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -19,6 +20,7 @@ class CatalogVersionWatcher:
         self._interval = interval
         self._listeners: list[Listener] = []
         self.version: int | None = None
+        self._stopping = asyncio.Event()
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -33,10 +35,14 @@ class CatalogVersionWatcher:
             listener(current)
         return True
 
+    def stop(self) -> None:
+        """Ask `run` to return after the poll in progress, so no query is cancelled halfway through."""
+        self._stopping.set()
+
     async def run(self) -> None:
-        """Poll until cancelled; a store that is down is retried, never fatal."""
+        """Poll until stopped (or cancelled); a store that is down is retried, never fatal."""
         failing = False
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.check()
                 failing = False
@@ -47,4 +53,5 @@ class CatalogVersionWatcher:
                     log.warning("catalog version check failed: %s", exc)
                 failing = True
                 self.version = None  # when it answers again, treat everything as changed
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)

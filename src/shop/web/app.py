@@ -32,14 +32,18 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # read the version once before serving, so the first poll does not empty a cache being filled
         with contextlib.suppress(Exception):
-            await services.catalog_version.check()
+            async with asyncio.timeout(10):
+                await services.catalog_version.check()
         watcher = asyncio.create_task(services.catalog_version.run(), name="catalog-version")
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            # let the poll in progress finish: a query cancelled halfway can leave a MySQL connection that
+            # never answers again, and then closing the pool hangs; cancel only if it does not stop in time
+            services.catalog_version.stop()
+            if not (await asyncio.wait({watcher}, timeout=5))[0]:
+                watcher.cancel()
+                await asyncio.wait({watcher}, timeout=5)
             # a stuck connection must not keep a stopping worker alive
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
