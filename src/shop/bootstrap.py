@@ -30,6 +30,7 @@ from shop.infrastructure.email.smtp import SmtpConfig, SmtpSender
 from shop.infrastructure.mongo.users import MongoPhoneCodes, MongoRefreshTokens, MongoTwoFactorState, MongoUsers
 from shop.infrastructure.payments.stripe import StripeConfig, StripeGateway
 from shop.infrastructure.payments.test_gateway import TestGateway
+from shop.infrastructure.process_files import FileProcessBoard
 from shop.infrastructure.security.passwords import Argon2Passwords
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
@@ -238,7 +239,8 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
                         checkout=commerce.checkout, orders=commerce.orders, vouchers=commerce.vouchers,
                         idempotency=commerce.idempotency,
                         web_sessions=build_web_sessions(databases),
-                        catalog_version=watcher, stores=probes, close=databases.dispose)
+                        catalog_version=watcher, processes=FileProcessBoard(settings.run_dir), stores=probes,
+                        close=databases.dispose)
 
 
 def create_asgi_app(settings: Settings | None = None) -> ASGIApp:

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(5.0, gt=0)
 
     var_dir: Path = Path("var")
+    run_dir: Path = Field(Path("var/run"), description="control sockets, worker heartbeats, pool state")
+    pool: str = Field("main", pattern=r"^[a-z][a-z0-9_-]{0,30}$", description="the route pool this server serves")
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     secret_key: SecretStr | None = Field(None, description="signs tokens; default: a random key kept in var/")
     access_token_seconds: int = Field(900, ge=60, le=86_400)

@@ -16,6 +16,7 @@ from shop.services.idempotency import Idempotency
 from shop.services.orders import OrderService
 from shop.services.phone_verification import PhoneVerification
 from shop.services.ports import StoreProbe
+from shop.services.process_status import ProcessBoard
 from shop.services.two_factor import TwoFactor
 from shop.services.vouchers import Vouchers
 from shop.services.web_sessions import WebSessions
@@ -36,5 +37,6 @@ class ShopServices:
     idempotency: Idempotency
     web_sessions: WebSessions
     catalog_version: CatalogVersionWatcher
+    processes: ProcessBoard
     stores: Sequence[StoreProbe]
     close: Callable[[], Awaitable[None]]
