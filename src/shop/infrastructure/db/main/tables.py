@@ -8,12 +8,15 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
+    Text,
 )
 
 from shop.infrastructure.db.types import UTCDateTime
@@ -192,4 +195,29 @@ web_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_web_sessions_expires", "expires_at"),
     Index("ix_web_sessions_user", "user_id"),
+)
+
+# one row per HTTP request, written in batches by each worker's request-log writer
+request_log = Table(
+    "request_log", metadata,
+    Column("id", String(64), primary_key=True),  # the request id, also sent back as X-Request-ID
+    Column("at", UTCDateTime, nullable=False),  # when the request arrived
+    Column("method", String(16), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("route", String(255), nullable=True),  # the route template (/api/v1/products/{slug}); null if none matched
+    Column("query", Text, nullable=True),  # redacted
+    Column("status", SmallInteger, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("bytes_in", BigInteger, nullable=False),
+    Column("bytes_out", BigInteger, nullable=False),
+    Column("client_ip", String(45), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("user_id", String(64), nullable=True),
+    Column("worker_pid", Integer, nullable=False),
+    Column("pool", String(32), nullable=False),
+    Column("details", JSON, nullable=False),  # redacted request/response headers and body fields
+    Index("ix_request_log_at", "at"),
+    Index("ix_request_log_route_at", "route", "at"),
+    Index("ix_request_log_status_at", "status", "at"),
+    Index("ix_request_log_user_at", "user_id", "at"),
 )
