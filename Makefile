@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-checkout bench-storefront clean
+.PHONY: run test lint bench bench-checkout bench-storefront bench-scaling bench-request-log clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	./scripts/lint-deploy
 
 ## bench: catalogue benchmark (needs wrk, PostgreSQL on 127.0.0.1); e.g. make bench BENCH_ARGS=--reuse
 bench: $(VENV)/.installed
@@ -42,9 +43,17 @@ bench: $(VENV)/.installed
 bench-checkout: $(VENV)/.installed
 	$(BIN)/python -m bench.checkout $(BENCH_ARGS)
 
+## bench-request-log: request-log overhead, log off vs on, cache off and on (needs wrk, PostgreSQL on 127.0.0.1)
+bench-request-log: $(VENV)/.installed
+	$(BIN)/python -m bench.request_log $(BENCH_ARGS)
+
 ## bench-storefront: product page render time (needs wrk, PostgreSQL on 127.0.0.1); e.g. BENCH_ARGS=--reuse
 bench-storefront: $(VENV)/.installed
 	$(BIN)/python -m bench.storefront $(BENCH_ARGS)
+
+## bench-scaling: catalogue list with 1 vs 2 workers, and pools via nginx vs one gunicorn (needs wrk, nginx, PostgreSQL)
+bench-scaling: $(VENV)/.installed
+	$(BIN)/python -m bench.scaling $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -12,13 +12,18 @@ from shop.config import STORES, Settings
 from shop.domain.money import Money
 from shop.domain.pricing import ShippingKind, ShippingMethod, TaxTable
 from shop.infrastructure.db.engines import Databases, SqlStoreProbe
+from shop.infrastructure.db.gauges import outbox_depth, pool_usage
 from shop.infrastructure.db.main.carts import SqlCarts, SqlVouchers
 from shop.infrastructure.db.main.idempotency import SqlIdempotency
+from shop.infrastructure.db.main.order_search import SqlOrderSearch
 from shop.infrastructure.db.main.orders import SqlMainUnitOfWork, SqlOrders
 from shop.infrastructure.db.main.outbox import SqlOutbox
+from shop.infrastructure.db.main.request_log import SqlRequestLogStore
 from shop.infrastructure.db.main.stock import SqlStock
+from shop.infrastructure.db.main.usage import SqlRequestLog, SqlSales
 from shop.infrastructure.db.main.web_sessions import SqlWebSessions
 from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.infrastructure.db.posts.catalog_staff import SqlCatalogStaff
 from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlTwoFactorState, SqlUsers
 from shop.infrastructure.db.users.phone_codes import SqlPhoneCodes
@@ -27,10 +32,12 @@ from shop.infrastructure.email.message import Sender
 from shop.infrastructure.email.queue import OutboxMailQueue
 from shop.infrastructure.email.rendering import JinjaMailTemplates
 from shop.infrastructure.email.smtp import SmtpConfig, SmtpSender
+from shop.infrastructure.media_store import FileMediaStore
 from shop.infrastructure.mongo.users import MongoPhoneCodes, MongoRefreshTokens, MongoTwoFactorState, MongoUsers
 from shop.infrastructure.payments.stripe import StripeConfig, StripeGateway
 from shop.infrastructure.payments.test_gateway import TestGateway
 from shop.infrastructure.process_files import FileProcessBoard
+from shop.infrastructure.request_log_file import RequestLogFiles
 from shop.infrastructure.security.passwords import Argon2Passwords
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
@@ -40,21 +47,28 @@ from shop.infrastructure.sms.gateway import GatewayConfig, HttpSmsGateway
 from shop.infrastructure.sms.numbers import LibPhoneNumbers
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
+from shop.services.business import BusinessFigures
 from shop.services.cart import CartService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
+from shop.services.catalog_staff import CatalogStaff
 from shop.services.catalog_version import CatalogVersionWatcher
 from shop.services.checkout import CheckoutService, Pricing
 from shop.services.commerce_jobs import CommerceJobs
+from shop.services.customers import Customers
 from shop.services.email_delivery import MailSender, deliver_due
 from shop.services.housekeeping import Housekeeping
 from shop.services.idempotency import Idempotency
+from shop.services.order_desk import OrderDesk
 from shop.services.orders import OrderService
 from shop.services.payment_gateway import PaymentGateway
 from shop.services.phone_verification import PhoneCodeStore, PhoneVerification, SmsSender
 from shop.services.ports import RefreshTokenStore, StoreProbe, TwoFactorStore, UserRepository
+from shop.services.request_log import RequestLogRetention, RequestLogWriter
 from shop.services.shop import ShopServices
 from shop.services.two_factor import TwoFactor
+from shop.services.uploads import ProductImages
+from shop.services.usage import UsageService
 from shop.services.vouchers import Vouchers
 from shop.services.web_sessions import WebSessions
 from shop.web.app import ASGIApp, create_app
@@ -136,13 +150,35 @@ def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awa
                         stock=SqlStock(databases.store("main")))
     housekeeping = Housekeeping(sessions=build_web_sessions(databases),
                                 phone_codes=build_users_store(databases).phone_codes, outbox=outbox,
-                                idempotency=commerce.idempotency)
+                                idempotency=commerce.idempotency,
+                                request_log=RequestLogRetention(
+                                    store=SqlRequestLogStore(databases.store("main")),
+                                    file=build_request_log_file(settings),
+                                    keep=timedelta(days=settings.request_log_retention_days)))
 
     async def deliver() -> int:
         report = await deliver_due(outbox=outbox, sender=sender, now=utcnow, lease=lease, send_time=send_time)
         return report.claimed + await jobs.run_once() + await housekeeping.run_once()
 
     return deliver
+
+
+def build_customers(databases: Databases) -> Customers:
+    users = build_users_store(databases)
+    return Customers(users=users.users, refresh_tokens=users.refresh_tokens,
+                     end_web_sessions=build_web_sessions(databases).end_all)
+
+
+def build_request_log_file(settings: Settings) -> RequestLogFiles:
+    return RequestLogFiles(settings.var_dir / "log", markdown=settings.request_log_format == "md")
+
+
+def build_request_log(settings: Settings, databases: Databases) -> RequestLogWriter | None:
+    """The writer a web worker hands its request records to; None when the log is switched off."""
+    if not settings.request_log:
+        return None
+    return RequestLogWriter(store=SqlRequestLogStore(databases.store("main")), file=build_request_log_file(settings),
+                            capacity=settings.request_log_queue)
 
 
 def build_web_sessions(databases: Databases) -> WebSessions:
@@ -238,8 +274,19 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
                         phone=build_phone_verification(settings, databases), carts=commerce.carts,
                         checkout=commerce.checkout, orders=commerce.orders, vouchers=commerce.vouchers,
                         idempotency=commerce.idempotency,
+                        catalog_staff=CatalogStaff(store=SqlCatalogStaff(databases.store("posts")), catalog=catalog),
+                        customers=build_customers(databases),
+                        order_desk=OrderDesk(SqlOrderSearch(databases.store("main"))),
+                        product_images=ProductImages(store=FileMediaStore(settings.var_dir / "media" / "uploads"),
+                                                     admin=admin),
                         web_sessions=build_web_sessions(databases),
                         catalog_version=watcher, processes=FileProcessBoard(settings.run_dir), stores=probes,
+                        usage=UsageService(log=SqlRequestLog(databases.store("main"))),
+                        business=BusinessFigures(sales=SqlSales(databases.store("main")), catalog=catalog,
+                                                 currency=settings.currency,
+                                                 low_stock_threshold=settings.low_stock_threshold),
+                        request_log=build_request_log(settings, databases), db_pools=pool_usage(databases),
+                        outbox_depth=outbox_depth(databases.store("main")),
                         close=databases.dispose)
 
 

@@ -215,15 +215,72 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535)] = None,
     workers: Annotated[int | None, typer.Option(min=1, max=256, help="default: one per CPU core")] = None,
     bind: Annotated[str | None, typer.Option(help="gunicorn bind, e.g. unix:var/shop.sock")] = None,
+    pools: Annotated[Path | None, typer.Option(help="one gunicorn per route pool behind nginx: a TOML file like "
+                                                    "examples/pools.toml")] = None,
+    backup: Annotated[str | None, typer.Option(help="with --pools: the backup server of every pool, host:port "
+                                                    "or unix:/path")] = None,
+    max_requests: Annotated[int, typer.Option(min=0, help="recycle a worker after N requests (0: never)")] = 0,
+    max_requests_jitter: Annotated[int | None, typer.Option(min=0, help="default: a tenth of --max-requests")] = None,
+    nginx: Annotated[str | None, typer.Option(help="with --pools: the nginx binary (default: nginx on PATH, then "
+                                                   "/usr/sbin/nginx)")] = None,
 ) -> None:
-    """Serve the shop with gunicorn and uvicorn workers."""
+    """Serve the shop with gunicorn and uvicorn workers; with --pools, one gunicorn per route pool behind nginx."""
     settings = _settings()
     _databases(settings)  # a bad URL fails here, in one line, not in every worker
+    if pools is not None:
+        if workers or bind:
+            _fail("--workers and --bind do not apply with --pools: each pool's min and max size it, on its own socket",
+                  2)
+        _serve_pools(settings, pools, host=host, port=port, backup=backup, max_requests=max_requests,
+                     max_requests_jitter=max_requests_jitter, nginx=nginx)
+        return
+    if backup or nginx:
+        _fail("--backup and --nginx need --pools: the backup server sits in nginx's upstreams", 2)
     options = ServeOptions(host=host or settings.host, port=port or settings.port,
                            workers=workers or settings.worker_count, log_level=settings.log_level, bind=bind,
-                           run_dir=settings.var_dir / "run")
-    out.print(f"serving on http://{options.host}:{options.port} with {options.workers} workers", highlight=False)
+                           run_dir=settings.run_dir, pool=settings.pool, max_requests=max_requests,
+                           max_requests_jitter=max_requests_jitter)
+    out.print(f"serving on http://{options.address} with {options.workers} workers", highlight=False)
     exec_gunicorn(options)
+
+
+def _serve_pools(settings: Settings, path: Path, *, host: str | None, port: int | None, backup: str | None,
+                 max_requests: int, max_requests_jitter: int | None, nginx: str | None) -> None:
+    from rich.markup import escape  # the messages quote [pools.<name>] tables, which are not markup
+
+    from shop.infrastructure.process_files import FileProcessBoard
+    from shop.runtime import supervisor
+    from shop.runtime.nginx import NginxError, StaticFile, find_nginx
+    from shop.runtime.pools import PoolsFileError, read_pools
+    from shop.web.assets import Assets
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        plan = read_pools(path)
+        if backup:
+            plan = plan.with_backup(backup)
+        if host or port:
+            file_host, _, file_port = plan.listen.rpartition(":")
+            plan = plan.with_listen(f"{host or file_host}:{port or file_port}")
+        binary = find_nginx(nginx)
+    except (PoolsFileError, NginxError) as exc:
+        _fail(escape(str(exc)), 2)
+        return
+    for note in plan.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
+    def static() -> tuple[StaticFile, ...]:
+        assets = Assets()
+        manifest = assets.manifest()
+        return supervisor.static_files({entry["file"]: assets.root / name for name, entry in manifest.items()},
+                                       {name: assets.root / name for name in manifest})
+
+    serving = supervisor.ServeSettings(run_dir=settings.run_dir, nginx_dir=settings.var_dir / "nginx",
+                                       nginx_binary=binary, log_level=settings.log_level, max_requests=max_requests,
+                                       max_requests_jitter=max_requests_jitter, static_files=static)
+    try:
+        supervisor.run(plan, serving, board=FileProcessBoard(settings.run_dir))
+    except (supervisor.SupervisorError, NginxError) as exc:
+        _fail(escape(str(exc)))
 
 
 assets_app = typer.Typer(help="Static files: build the content-hashed copies and their manifest.",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORES = ("main", "users", "posts")
@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     login_limit_client: str = Field("30/minute", description="failed logins allowed per client address")
     redis_url: str | None = Field(None, description="shared rate-limit storage for every worker")
     require_staff_2fa: bool = Field(False, description="staff routes refuse staff without two-factor sign-in")
+    low_stock_threshold: int = Field(5, ge=0, le=1_000_000, description="the business dashboard lists SKUs "
+                                                                      "with this many units or fewer")
 
     shop_name: str = Field("shop", max_length=100)
     public_url: str = Field("http://127.0.0.1:8000", description="where people reach the shop; used in e-mail links")
@@ -127,6 +129,16 @@ class Settings(BaseSettings):
     response_cache: bool = Field(True, description="serve anonymous catalogue reads from an in-process cache")
     response_cache_entries: int = Field(5000, ge=0)
     catalog_poll_interval: float = Field(0.5, gt=0, le=60)
+
+    request_log: bool = Field(True, description="record every request in the main store and var/log/")
+    request_log_format: Literal["json", "md"] = Field("json", description="the file: JSON lines or a Markdown table")
+    request_log_queue: int = Field(10_000, ge=1, le=1_000_000, description="records a worker holds while the "
+                                                                           "database is away; beyond, dropped")
+    request_log_retention_days: int = Field(30, ge=1, le=3650, description="rows and files older than this go")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"], validate_default=True,
+        description='peers whose X-Forwarded-For and X-Request-ID are believed, e.g. ["10.0.0.0/8"]')
+    metrics: bool = Field(True, description="Prometheus figures at /metrics")
 
     log_level: str = "info"
 

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from shop.bootstrap import build_catalog, build_databases
 from shop.config import Settings
 from shop.domain.catalog import Product, Variant
 from shop.domain.money import Money
+from tests.conftest import make_settings, migrate_all
 
 
 def free_port() -> int:
@@ -91,3 +94,84 @@ async def test_an_edit_reaches_every_worker_within_a_second(server: tuple[str, i
         edited = time.monotonic()
         await asyncio.sleep(1.0 - (time.monotonic() - edited))
         assert await totals() == {before.pop() + 1}
+
+
+@pytest_asyncio.fixture
+async def plain_shop(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
+    """A migrated, empty SQLite shop: for what `shop serve` does with its processes, whatever the data."""
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
+    await migrate_all(settings)
+    yield tmp_path, settings.main_db_url
+
+
+def _start(home: Path, db_url: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    env.update(SHOP_MAIN_DB_URL=db_url, SHOP_LOG_LEVEL="warning")
+    process = subprocess.Popen([sys.executable, "-m", "shop", "serve", "--port", str(port), *args], env=env,
+                               cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        assert time.monotonic() < deadline, "server did not answer in 30 s"
+        time.sleep(0.1)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_max_requests_recycles_a_worker_that_knows_its_pool(plain_shop: tuple[Path, str]) -> None:
+    process, base = _start(*plain_shop, "--workers", "1", "--max-requests", "20", "--max-requests-jitter", "0")
+    try:
+        (first,) = _children(process.pid)
+        assert b"SHOP_POOL=main\0" in Path(f"/proc/{first}/environ").read_bytes()
+        with httpx.Client(base_url=base) as client:
+            assert {client.get("/healthz").status_code for _ in range(30)} == {200}
+        deadline = time.monotonic() + 20
+        while (now := _children(process.pid)) in ({first}, set()):
+            assert time.monotonic() < deadline, "the worker was not recycled after 20 requests"
+            time.sleep(0.1)
+        assert len(now) == 1
+    finally:
+        _kill_group(process)
+
+
+async def test_sighup_brings_new_workers_without_a_failed_request_and_sigterm_ends_cleanly(
+        plain_shop: tuple[Path, str]) -> None:
+    process, base = _start(*plain_shop, "--workers", "2")
+    try:
+        before = _children(process.pid)
+        assert len(before) == 2
+        statuses: list[int | str] = []
+
+        async def client_loop(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            async with httpx.AsyncClient(base_url=base, timeout=20) as client:
+                while time.monotonic() < end:
+                    try:
+                        statuses.append((await client.get("/healthz")).status_code)
+                    except httpx.HTTPError as exc:
+                        statuses.append(repr(exc))
+
+        async def hup() -> None:
+            await asyncio.sleep(0.5)
+            process.send_signal(signal.SIGHUP)
+
+        await asyncio.gather(client_loop(5), client_loop(5), hup())
+        assert set(statuses) == {200} and len(statuses) > 50
+        deadline = time.monotonic() + 30
+        while not ((now := _children(process.pid)) and len(now) == 2 and not now & before):
+            assert time.monotonic() < deadline, f"workers not replaced: {before} → {now}"
+            await asyncio.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        _kill_group(process)

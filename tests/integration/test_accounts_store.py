@@ -18,8 +18,9 @@ from shop.services.ports import RefreshTokenStore, UserRepository
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def _user(email: str, **extra) -> User:  # type: ignore[no-untyped-def]
-    return User(id=str(uuid.uuid4()), email=email, email_key=email.casefold(), name="Ada", created_at=NOW, **extra)
+def _user(email: str, *, created_at_offset: int = 0, **extra) -> User:  # type: ignore[no-untyped-def]
+    return User(id=str(uuid.uuid4()), email=email, email_key=email.casefold(), name="Ada",
+                created_at=NOW + timedelta(seconds=created_at_offset), **extra)
 
 
 async def test_a_user_round_trips_with_roles_and_hash(users_store: UsersStore) -> None:
@@ -157,3 +158,39 @@ async def test_a_verified_address_is_kept_with_its_time_in_utc(users_store: User
     assert stored is not None and stored.email_verified_at == NOW + timedelta(minutes=5)
     assert stored.email_verified_at.utcoffset() == timedelta(0) and stored.created_at is not None
     assert stored.created_at.utcoffset() == timedelta(0)
+
+
+async def test_accounts_are_found_by_part_of_their_address_and_by_role(users_store: UsersStore) -> None:
+    users = users_store.users
+    marker = uuid.uuid4().hex[:8]
+    people = [_user(f"Ann.{marker}@Example.com", created_at_offset=0),
+              _user(f"bob_{marker}@example.com", roles=frozenset({Role.CUSTOMER, Role.STAFF}), created_at_offset=1),
+              _user(f"cy%{marker}@example.org", roles=frozenset(Role), created_at_offset=2)]
+    for person in people:
+        await users.add(person, password_hash="h")
+    found = await users.find(email=marker.upper())
+    assert [u.id for u in found.items] == [p.id for p in reversed(people)] and found.total == 3  # newest first
+    assert [u.email for u in (await users.find(email=f"ann.{marker}@example")).items] == [people[0].email]
+    assert (await users.find(email="%" + marker)).total == 1  # a LIKE wildcard is a plain character
+    assert (await users.find(email=f"_{marker}")).total == 1
+    staff = await users.find(email=marker, roles=frozenset({Role.STAFF, Role.ADMIN}))
+    assert {u.id for u in staff.items} == {people[1].id, people[2].id}
+    admins = await users.find(email=marker, roles=frozenset({Role.ADMIN}))
+    assert [u.id for u in admins.items] == [people[2].id]
+    paged = await users.find(email=marker, page=2, limit=2)
+    assert [u.id for u in paged.items] == [people[0].id] and (paged.total, paged.page, paged.limit) == (3, 2, 2)
+    assert (await users.find(email="no-such-" + marker)).items == []
+
+
+async def test_an_account_is_disabled_and_enabled_again(users_store: UsersStore) -> None:
+    users = users_store.users
+    owner = _user("switch@example.com")
+    await users.add(owner, password_hash="h")
+    await users.set_status(owner.id, UserStatus.DISABLED)
+    stored = await users.by_id(owner.id)
+    assert stored is not None and stored.status is UserStatus.DISABLED and not stored.is_active
+    found = await users.by_email_key("switch@example.com")
+    assert found is not None and found[0].status is UserStatus.DISABLED
+    await users.set_status(owner.id, UserStatus.ACTIVE)
+    again = await users.by_id(owner.id)
+    assert again is not None and again.is_active

@@ -14,6 +14,9 @@ from shop.domain.money import Money, parse_amount
 from shop.services.catalog import CatalogService
 from shop.services.ports import CatalogReader, Stock
 
+MAX_STOCK = 1_000_000
+MAX_PRICE = 1_000_000_000
+
 
 class ProductStore(CatalogReader, Protocol):
     async def sku_owners(self, skus: Sequence[str]) -> dict[str, str]: ...
@@ -23,6 +26,14 @@ class ProductStore(CatalogReader, Protocol):
     async def replace_product(self, product: Product, *, available: Mapping[str, int]) -> None: ...
 
     async def delete_product(self, product_id: int) -> None: ...
+
+    async def set_in_stock(self, flags: Mapping[int, bool]) -> int: ...
+
+
+class StockCounts(Stock, Protocol):
+    async def set_on_hand(self, sku: str, on_hand: int) -> StockLevel:
+        """Set the units on hand unless orders hold more than that; the level as it is afterwards."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +61,8 @@ class ProductDraft:
 
 
 class CatalogAdmin:
-    def __init__(self, *, products: ProductStore, stock: Stock, catalog: CatalogService, currency: str) -> None:
+    def __init__(self, *, products: ProductStore, stock: StockCounts, catalog: CatalogService,
+                 currency: str) -> None:
         self._products = products
         self._stock = stock
         self._catalog = catalog
@@ -105,6 +117,29 @@ class CatalogAdmin:
         await self._products.replace_product(product, available=available)
         return product
 
+    async def product(self, slug: str) -> Product:
+        """A product as staff see it, published or not."""
+        product = await self._products.product(slug) if len(slug) <= 200 else None
+        if product is None:
+            raise NotFound("product", slug)
+        return product
+
+    async def set_stock(self, slug: str, sku: str, on_hand: int) -> StockLevel:
+        """Count the units on hand of one variant; never fewer than orders being paid for hold."""
+        product = await self.product(slug)
+        skus = [v.sku for v in product.variants]
+        if sku not in skus:
+            raise InvalidValue("sku", f"{product.title} has no variant {sku!r}")
+        if isinstance(on_hand, bool) or not 0 <= on_hand <= MAX_STOCK:
+            raise InvalidValue("on_hand", f"must be a whole number from 0 to {MAX_STOCK}")
+        level = await self._stock.set_on_hand(sku, on_hand)
+        if level.on_hand != on_hand:
+            raise InvalidValue("on_hand", f"orders hold {level.reserved} units of {sku}; on hand cannot go below "
+                                          f"{level.reserved}")
+        levels = await self._stock.levels(skus)
+        await self._products.set_in_stock({product.id: any(lv.available > 0 for lv in levels.values())})
+        return level
+
     async def delete(self, slug: str) -> None:
         """Remove a product from the catalogue; orders keep their own copy of it."""
         current = await self._products.product(slug)
@@ -127,6 +162,8 @@ class CatalogAdmin:
             amount = parse_amount(draft.price, field=f"{field}.price")
             if amount < 0:
                 raise InvalidValue(f"{field}.price", "must be 0 or more")
+            if amount > MAX_PRICE:  # beyond this the stored minor units would overflow a database's integer
+                raise InvalidValue(f"{field}.price", f"must be at most {MAX_PRICE}")
             if draft.stock is not None and draft.stock < 0:
                 raise InvalidValue(f"{field}.stock", "must be 0 or more")
             try:

@@ -10,7 +10,7 @@ from shop.domain.catalog import Category, Offer, Page, Product, ProductQuery, Pr
 from shop.domain.inventory import StockLevel
 from shop.domain.messages import Email
 from shop.domain.sessions import Consumed, RefreshToken, TwoFactorState
-from shop.domain.users import Role, User
+from shop.domain.users import Role, User, UserStatus
 
 
 class CatalogReader(Protocol):
@@ -107,6 +107,13 @@ class UserRepository(Protocol):
     async def mark_email_verified(self, user_id: str, *, at: datetime) -> None: ...
 
     async def set_phone(self, user_id: str, phone: str | None, *, verified_at: datetime | None) -> None: ...
+
+    async def set_status(self, user_id: str, status: UserStatus) -> None: ...
+
+    async def find(self, *, email: str = "", roles: frozenset[Role] = frozenset(), page: int = 1,
+                   limit: int = 25) -> Page[User]:
+        """Users whose e-mail key contains `email` and (when `roles` is given) who hold one of them, newest first."""
+        ...
 
 
 class RefreshTokenStore(Protocol):

@@ -1,4 +1,5 @@
-"""create_app(): the FastAPI application, with the response cache in front of it."""
+"""create_app(): the FastAPI application, with the response cache in front of it and the request log around
+both."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from starlette.middleware.cors import CORSMiddleware
 import shop
 from shop.config import Settings
 from shop.services.shop import ShopServices
-from shop.web import media, problems, spa_site
+from shop.web import admin, media, metrics, problems, spa_site
 from shop.web.api import health
 from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
 from shop.web.cache import ASGIApp, ResponseCache
+from shop.web.request_log import RequestLogMiddleware, Telemetry, TrustedProxies
 from shop.web.responses import JSON
 from shop.web.security_headers import SecurityHeaders, content_security_policy
 from shop.web.storefront import site
@@ -35,9 +37,12 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
             async with asyncio.timeout(10):
                 await services.catalog_version.check()
         watcher = asyncio.create_task(services.catalog_version.run(), name="catalog-version")
+        telemetry = Telemetry(services=services, settings=settings, middleware=logged)
+        telemetry.start()
         try:
             yield
         finally:
+            await telemetry.stop()  # flushes the request log, so before the stores close
             # let the poll in progress finish: a query cancelled halfway can leave a MySQL connection that
             # never answers again, and then closing the pool hangs; cancel only if it does not stop in time
             services.catalog_version.stop()
@@ -62,9 +67,12 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     for commerce in (carts, checkout, orders, payments, vouchers):
         app.include_router(commerce.router)
     assets = site.install(app, settings)
+    admin.install(app)
     csp = content_security_policy([assets.cdn_origin] if assets.cdn_origin else [])
     app.include_router(media.router)
     app.include_router(spa_site.router)
+    if settings.metrics:
+        app.include_router(metrics.router)
 
     inner: ASGIApp = app
     if settings.response_cache and settings.response_cache_entries > 0:
@@ -76,4 +84,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     if settings.cors_origins:
         # outside the response cache, which does not vary by Origin
         outer = CORSMiddleware(outer, **spa_site.cors_middleware_kwargs(settings.cors_origins))
-    return outer
+    # outermost: a cache hit and a CORS preflight are logged and counted like any other request
+    logged = RequestLogMiddleware(outer, writer=services.request_log, trusted=TrustedProxies(settings.trusted_proxies),
+                                  pool=settings.pool, count=settings.metrics)
+    return logged

@@ -1,13 +1,16 @@
-"""Placeholder product pictures: a small SVG drawn from the product's slug, the same every time."""
+"""Product pictures: placeholders (a small SVG drawn from the product's slug, the same every time) and the
+pictures staff uploaded."""
 
 from __future__ import annotations
 
 import hashlib
 from html import escape
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
+
+from shop.domain.errors import NotFound
 
 router = APIRouter(tags=["media"], include_in_schema=False)
 
@@ -33,3 +36,15 @@ def placeholder_svg(name: str) -> bytes:
 async def placeholder(name: str = PathParam(pattern=r"^[a-z0-9-]{1,200}$")) -> Response:
     return Response(placeholder_svg(name), media_type="image/svg+xml",
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@router.get("/media/uploads/{name}")
+async def uploaded(request: Request, name: str = PathParam(max_length=64)) -> Response:
+    """An uploaded picture: its name is its content's hash, so it may be cached for good."""
+    found = request.app.state.services.product_images.file(name)
+    if found is None:
+        raise NotFound("picture", name)
+    path, content_type = found
+    # a picture is never a page: no script runs in it even if a browser were tempted to render it as one
+    return FileResponse(path, media_type=content_type, headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "Content-Security-Policy": "default-src 'none'"})

@@ -27,23 +27,25 @@ async def auth_service(request: Request) -> AuthService:
 Auth = Annotated[AuthService, Depends(auth_service)]
 
 
-async def current_user(auth: Auth,
-                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+async def current_user(auth: Auth, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                       request: Request) -> User:
     """The signed-in user; 401 without a valid access token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken("sign in first: send an access token as 'Authorization: Bearer …'")
-    return await auth.user_for(credentials.credentials)
+    user = await auth.user_for(credentials.credentials)
+    request.state.user_id = user.id  # for the request log (shop.web.request_log), which reads scope["state"]
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def optional_user(auth: Auth,
-                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User | None:
+async def optional_user(auth: Auth, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                        request: Request) -> User | None:
     """The signed-in user, or None for a guest; a token that is sent must be valid (401 otherwise)."""
     if credentials is None:
         return None
-    return await current_user(auth, credentials)
+    return await current_user(auth, credentials, request)
 
 
 MaybeUser = Annotated[User | None, Depends(optional_user)]

@@ -7,12 +7,14 @@ requests racing, exactly one matches the condition.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from shop.domain.catalog import Page
 from shop.domain.phones import MAX_TRIES, PhoneCode
 from shop.domain.sessions import Consumed, Outcome, RefreshToken, TwoFactorState
 from shop.domain.users import EmailTaken, Role, User, UserStatus
@@ -84,6 +86,23 @@ class MongoUsers:
 
     async def set_phone(self, user_id: str, phone: str | None, *, verified_at: datetime | None) -> None:
         await self._set(user_id, {"phone": phone, "phone_verified_at": verified_at})
+
+    async def set_status(self, user_id: str, status: UserStatus) -> None:
+        await self._set(user_id, {"status": status.value})
+
+    async def find(self, *, email: str = "", roles: frozenset[Role] = frozenset(), page: int = 1,
+                   limit: int = 25) -> Page[User]:
+        query: Document = {}
+        if email:
+            query["email_key"] = {"$regex": re.escape(email.casefold())}
+        if roles:
+            query["roles"] = {"$in": sorted(r.value for r in roles)}
+        async with self._store.collection(USERS) as users:
+            total = await users.count_documents(query)
+            cursor = users.find(query, projection=_PROFILE, sort=[("created_at", DESCENDING), ("_id", ASCENDING)],
+                                skip=(page - 1) * limit, limit=limit)
+            found = [_user(doc) async for doc in cursor]
+        return Page(items=found, total=int(total), page=page, limit=limit)
 
     async def _set(self, user_id: str, values: dict[str, Any]) -> None:
         async with self._store.collection(USERS) as users:

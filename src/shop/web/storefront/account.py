@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from shop.domain.errors import InvalidValue, NotFound
-from shop.domain.users import EmailTaken, InvalidCredentials, InvalidToken, SecondFactorRequired, TooManyAttempts
+from shop.domain.users import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    SecondFactorRequired,
+    TooManyAttempts,
+)
 from shop.services.phone_verification import SmsNotSent
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import SESSION_COOKIE, Visitor, visitor
@@ -70,6 +77,9 @@ async def login(request: Request, guest: Guest) -> Response:
     except (InvalidCredentials, TooManyAttempts, InvalidValue) as exc:
         return _pages(request).render(guest, "login.html", values=values, need_otp=False, status=401,
                                       error=str(exc))
+    except AccountDisabled:
+        return _pages(request).render(guest, "login.html", values=values, need_otp=False, status=403,
+                                      error="This account is disabled. Please contact the shop.")
 
 
 @router.get("/account/register")

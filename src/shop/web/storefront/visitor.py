@@ -81,6 +81,8 @@ async def visitor(request: Request) -> Visitor:
     session_id = request.cookies.get(SESSION_COOKIE)
     session = await services.web_sessions.load(session_id)
     user = await services.auth.active_user(session.user_id) if session and session.user_id else None
+    if user is not None:
+        request.state.user_id = user.id  # for the request log (shop.web.request_log)
     csrf = request.cookies.get(CSRF_COOKIE) or ""
     cookies: dict[str, str | None] = {}
     if len(csrf) < 20:

@@ -130,3 +130,8 @@ class SqlVouchers:
                 await conn.execute(insert(vouchers).values(**row))
         except IntegrityError:
             raise Conflict(f"a voucher with the code {voucher.code} exists") from None
+
+    async def deactivate(self, code: str) -> bool:
+        async with self._store.write() as conn:
+            changed = await conn.execute(update(vouchers).where(vouchers.c.code == code).values(active=False))
+        return bool(changed.rowcount == 1)

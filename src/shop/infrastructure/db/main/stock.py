@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from shop.domain.inventory import StockLevel
 from shop.infrastructure.db.bulk import upsert_many
@@ -53,3 +54,25 @@ class SqlStock:
         rows = [{"sku": lv.sku, "on_hand": lv.on_hand, "reserved": lv.reserved, "updated_at": now} for lv in levels]
         async with self._store.write() as conn:
             await upsert_many(conn, stock_levels, rows, key="sku", upsert=self._upsert)
+
+    async def set_on_hand(self, sku: str, on_hand: int) -> StockLevel:
+        c = stock_levels.c
+        for _ in range(2):
+            try:
+                async with self._store.write() as conn:
+                    # one conditional UPDATE: a checkout reserving meanwhile either comes first (and may make
+                    # this match nothing) or waits for it; the reserved count is never written from a stale read
+                    changed = await conn.execute(update(stock_levels).where(c.sku == sku, c.reserved <= on_hand)
+                                                 .values(on_hand=on_hand, updated_at=utcnow()))
+                    if changed.rowcount == 1:
+                        return StockLevel(sku, on_hand, int((await conn.execute(
+                            select(c.reserved).where(c.sku == sku))).scalar_one()))
+                    row = (await conn.execute(select(c.on_hand, c.reserved).where(c.sku == sku))).first()
+                    if row is not None:
+                        return StockLevel(sku, row.on_hand, row.reserved)
+                    await conn.execute(insert(stock_levels).values(sku=sku, on_hand=on_hand, reserved=0,
+                                                                   updated_at=utcnow()))
+                    return StockLevel(sku, on_hand, 0)
+            except IntegrityError:  # the first level of this SKU was stored meanwhile: update that one
+                continue
+        raise RuntimeError(f"stock of {sku} kept changing while it was being set")

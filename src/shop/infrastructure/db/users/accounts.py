@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from shop.domain.catalog import Page
 from shop.domain.sessions import Consumed, Outcome, RefreshToken, TwoFactorState
 from shop.domain.users import EmailTaken, Role, User, UserStatus
 from shop.infrastructure.db.engines import Store
@@ -74,6 +75,25 @@ class SqlUsers:
         async with self._store.write() as conn:
             await conn.execute(update(users).where(users.c.id == user_id)
                                .values(phone=phone, phone_verified_at=verified_at))
+
+    async def set_status(self, user_id: str, status: UserStatus) -> None:
+        async with self._store.write() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(status=status.value))
+
+    async def find(self, *, email: str = "", roles: frozenset[Role] = frozenset(), page: int = 1,
+                   limit: int = 25) -> Page[User]:
+        where = []
+        if email:
+            where.append(users.c.email_key.contains(email.casefold(), autoescape=True))
+        if roles:
+            # roles are a JSON list of words: its text holds "staff" in quotes exactly when the list does
+            text = cast(users.c.roles, String)
+            where.append(or_(*(text.contains(f'"{role.value}"') for role in sorted(roles))))
+        async with self._store.read() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(users).where(*where)) or 0)
+            rows = await conn.execute(select(users).where(*where).order_by(users.c.created_at.desc(), users.c.id)
+                                      .limit(limit).offset((page - 1) * limit))
+            return Page(items=[_user(r) for r in rows], total=total, page=page, limit=limit)
 
 
 class SqlTwoFactorState:

@@ -1,0 +1,68 @@
+"""The `request_log` table of the main store: the `RequestLogStore` port.
+
+A batch is one batched INSERT in one short transaction: the driver's executemany, which asyncmy sends as one
+multi-row INSERT and asyncpg as one prepared statement pipelined. (SQLAlchemy's `insert().values([...])` with
+500 rows cost ~670 µs of CPU per record, nearly all compiling the statement; executemany costs ~60 µs.) A batch
+refused for one bad row (an id a proxy sent twice) is stored row by row instead, so the other records are kept;
+only the bad rows are counted out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import DataError, IntegrityError
+
+from shop.infrastructure.db.engines import Store
+from shop.infrastructure.db.main.tables import request_log
+from shop.services.request_log import RequestRecord
+
+# the columns' sizes: a longer value is cut rather than refused
+_LIMITS = {"method": 16, "path": 1024, "route": 255, "client_ip": 45, "user_agent": 512, "user_id": 64, "pool": 32}
+
+
+def _row(record: RequestRecord) -> dict[str, Any]:
+    row = {"id": record.id, "at": record.at, "method": record.method, "path": record.path, "route": record.route,
+           "query": record.query, "status": record.status, "duration_ms": record.duration_ms,
+           "bytes_in": record.bytes_in, "bytes_out": record.bytes_out, "client_ip": record.client_ip,
+           "user_agent": record.user_agent, "user_id": record.user_id, "worker_pid": record.worker_pid,
+           "pool": record.pool, "details": record.details}
+    for column, limit in _LIMITS.items():
+        value = row[column]
+        if isinstance(value, str) and len(value) > limit:
+            row[column] = value[:limit]
+    return row
+
+
+class SqlRequestLogStore:
+    """`RequestLogStore` over the main store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def add(self, records: Sequence[RequestRecord]) -> int:
+        if not records:
+            return 0
+        rows = [_row(r) for r in records]
+        try:
+            async with self._store.write() as conn:
+                await conn.execute(insert(request_log), rows)
+            return 0
+        except (IntegrityError, DataError):
+            pass
+        rejected = 0
+        for row in rows:
+            try:
+                async with self._store.write() as conn:
+                    await conn.execute(insert(request_log).values(row))
+            except (IntegrityError, DataError):
+                rejected += 1
+        return rejected
+
+    async def purge(self, *, before: datetime) -> int:
+        async with self._store.write() as conn:
+            result = await conn.execute(delete(request_log).where(request_log.c.at < before))
+        return int(result.rowcount or 0)

@@ -1,0 +1,52 @@
+"""Where staff switch on two-factor sign-in, the page SHOP_REQUIRE_STAFF_2FA sends them to."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from shop.domain.users import InvalidCredentials
+from shop.web.admin.shell import TWO_FACTOR_PAGE, StaffVisit, checked_form, render, staff_without_two_factor
+
+router = APIRouter(include_in_schema=False)
+_SECRET = re.compile(r"[A-Z2-7]{16,128}")
+Enrolling = Annotated[StaffVisit, Depends(staff_without_two_factor)]
+
+
+def _required(request: Request) -> bool:
+    return bool(request.app.state.settings.require_staff_2fa)
+
+
+@router.get(TWO_FACTOR_PAGE)
+async def two_factor_page(request: Request, visit: Enrolling) -> Response:
+    """A new authenticator secret to scan, or word that two-factor sign-in is already on."""
+    if visit.user.has_two_factor:
+        return render(request, "admin/two_factor.html", enabled=True, codes=None)
+    enrolment = await request.app.state.services.two_factor.begin(visit.user)
+    return render(request, "admin/two_factor.html", enabled=False, codes=None, secret=enrolment.secret,
+                  uri=enrolment.uri, required=_required(request), error=None)
+
+
+@router.post(TWO_FACTOR_PAGE)
+async def confirm_two_factor(request: Request, visit: Enrolling) -> Response:
+    """Switch two-factor sign-in on with a first code; the recovery codes are shown this once."""
+    form = await checked_form(request)
+    services = request.app.state.services
+    if visit.user.has_two_factor:
+        return render(request, "admin/two_factor.html", enabled=True, codes=None)
+    code = str(form.get("code", "")).strip()[:12]
+    try:
+        codes = await services.two_factor.confirm(visit.user, code)
+    except InvalidCredentials:
+        # the same secret again: a new one would strand a staff member who has already scanned the first
+        secret, uri = str(form.get("secret", "")), str(form.get("uri", ""))
+        if not _SECRET.fullmatch(secret) or not uri.startswith("otpauth://"):
+            enrolment = await services.two_factor.begin(visit.user)
+            secret, uri = enrolment.secret, enrolment.uri
+        return render(request, "admin/two_factor.html", status=422, enabled=False, codes=None, secret=secret,
+                      uri=uri[:500], required=_required(request),
+                      error="That code is not right; enter the newest code the app shows.")
+    return render(request, "admin/two_factor.html", enabled=True, codes=codes)

@@ -1,0 +1,144 @@
+"""Prometheus metrics, served at /metrics to trusted addresses and staff.
+
+Under gunicorn every worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (set by
+`shop.runtime.gunicorn_conf` before the workers start, so it is in place before this module is imported), and a
+scrape answered by any one worker sums them all. Without it (tests, one process) the figures are the process's
+own. Values that live in a database (the outbox's depth) are read at scrape time; the connection pools are
+reported by each worker every couple of seconds with its heartbeat.
+
+Who may scrape: a client whose address (after X-Forwarded-For from trusted proxies) is itself trusted — loopback
+and `SHOP_TRUSTED_PROXIES` — or anyone sending a staff member's bearer token. Everyone else gets a 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from starlette.responses import Response
+
+from shop.domain.money import minor_units
+from shop.domain.orders import Order
+from shop.domain.users import Role, User
+from shop.web.problems import problem
+from shop.web.security import optional_user
+
+log = logging.getLogger(__name__)
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # prometheus_client decides so at import too
+_LABELS = ("method", "route", "status")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"  # the route label of a request no route took (404s)
+
+REQUESTS = Counter("shop_http_requests_total", "HTTP requests answered", _LABELS)
+LATENCY = Histogram("shop_http_request_duration_seconds", "Time from a request's arrival to its last byte", _LABELS,
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+IN_FLIGHT = Gauge("shop_http_requests_in_flight", "Requests being answered", multiprocess_mode="livesum")
+POOL_CHECKED_OUT = Gauge("shop_db_pool_checked_out", "Database connections in use, per store (stores sharing a "
+                         "URL share a pool and show the same figure)", ["store"], multiprocess_mode="livesum")
+LOG_DROPPED = Counter("shop_request_log_dropped_total", "Request records dropped because the log's queue was full")
+LOG_WAITING = Gauge("shop_request_log_waiting", "Request records not yet in the database",
+                    multiprocess_mode="livesum")
+ORDERS = Counter("shop_orders_placed_total", "Orders placed, by their state once placed", ["status"])
+PAYMENTS = Counter("shop_payments_total", "Card payments by outcome", ["outcome"])
+REVENUE = Counter("shop_revenue_minor_units_total", "Money captured, in minor units (cents)", ["currency"])
+
+_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def observe(method: str, route: str | None, status: int, seconds: float) -> None:
+    """Count one answered request; the labelled children are looked up once per (method, route, status)."""
+    key = (method, route or UNMATCHED, status)
+    pair = _children.get(key)
+    if pair is None:
+        labels = (method if method in _METHODS else "OTHER", route or UNMATCHED, str(status))
+        pair = _children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
+def order_placed(order: Order) -> None:
+    """An order placed through checkout: paid at once (money captured) or waiting for the customer's bank."""
+    ORDERS.labels(order.status.value).inc()
+    if order.status.value == "paid":
+        payment_captured(order)
+
+
+def payment_captured(order: Order) -> None:
+    PAYMENTS.labels("captured").inc()
+    total = order.totals.total
+    REVENUE.labels(total.currency).inc(int(total.amount.scaleb(minor_units(total.currency))))
+
+
+def payment_declined() -> None:
+    PAYMENTS.labels("declined").inc()
+
+
+def report_pools(checked_out: Mapping[str, int]) -> None:
+    for store, count in checked_out.items():
+        POOL_CHECKED_OUT.labels(store).set(count)
+
+
+class _Gathered:
+    """A collector of figures read before the scrape (they need a database, which collect() cannot await)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+async def _database_families(request: Request) -> list[Metric]:
+    outbox = GaugeMetricFamily("shop_outbox_pending_jobs", "Outbox jobs not yet delivered (nor given up on)",
+                               labels=["kind"])
+    read = request.app.state.services.outbox_depth
+    if read is None:
+        return []
+    try:
+        async with asyncio.timeout(2):
+            depth = await read()
+    except Exception as exc:  # a scrape still answers when the main store does not
+        log.warning("metrics: outbox depth unavailable (%s)", type(exc).__name__)
+        return []
+    for kind, count in sorted(depth.items()):
+        outbox.add_metric([kind], count)
+    return [outbox]
+
+
+def exposition(families: Iterable[Metric]) -> bytes:
+    extra = CollectorRegistry(auto_describe=True)
+    extra.register(_Gathered(families))
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry) + generate_latest(extra)
+    return generate_latest(REGISTRY) + generate_latest(extra)
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> Response:
+    """Prometheus exposition: trusted addresses and staff only."""
+    trusted = request.scope.get("state", {}).get("client_trusted", False)
+    if not trusted and (user is None or not user.has_role(Role.STAFF)):
+        return problem(403, "metrics are served to trusted addresses and to staff")
+    body = exposition(await _database_families(request))
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

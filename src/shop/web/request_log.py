@@ -1,0 +1,296 @@
+"""The outermost middleware: a request id for every request, the request log's record, the metrics, and the
+worker's heartbeat on the process board.
+
+It sits outside CORS, the security headers and the response cache, so a response served from the cache is
+counted and logged like any other. Per request it does only what has to happen there — find the client, count
+bytes, keep a small body's fields — and hands one record to the writer's queue; formatting and writing happen in
+the writer's task. Nothing it does can fail a request: a record that cannot be built is logged and skipped.
+
+Trust: `X-Request-ID` and `X-Forwarded-For` are believed only from a peer in `SHOP_TRUSTED_PROXIES` (loopback by
+default) or on a Unix socket (nginx in front of the pools). The client is the right-most forwarded address that
+is not itself a trusted proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from shop.config import Settings
+from shop.services.process_status import WorkerBeat
+from shop.services.request_log import RequestLogWriter, RequestRecord
+from shop.services.shop import ShopServices
+from shop.web import metrics
+from shop.web.cache import ASGIApp, Message, Receive, Scope, Send
+from shop.web.redaction import redact_body, redact_headers, redact_query
+
+log = logging.getLogger(__name__)
+
+BODY_LIMIT = 4096  # bodies up to this size (JSON or form) have their fields kept; larger ones are never buffered
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+_FIELD_BODIES = (b"json", b"x-www-form-urlencoded")
+_LEARNED_ROUTES = 4096
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """Which peers may speak for a client; the verdict per address is remembered (peers are few)."""
+
+    def __init__(self, networks: Iterable[Network | str]) -> None:
+        self._networks = [n if not isinstance(n, str) else ipaddress.ip_network(n, strict=False) for n in networks]
+        self._verdicts: dict[str, bool] = {}
+
+    def __contains__(self, host: str) -> bool:
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                return False
+            verdict = any(address in network for network in self._networks)
+            if len(self._verdicts) < 4096:
+                self._verdicts[host] = verdict
+        return verdict
+
+    def client_of(self, forwarded: str, peer: str | None) -> str | None:
+        """The right-most X-Forwarded-For address that is not a trusted proxy (the left-most when all are)."""
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        client = peer
+        for hop in reversed(hops):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                break  # garbage: believe nothing further left than the last good hop
+            client = hop
+            if hop not in self:
+                break
+        return client
+
+
+class RequestLogMiddleware:
+    """See the module's docstring. `served` and `in_flight` feed the heartbeat."""
+
+    def __init__(self, app: ASGIApp, *, writer: RequestLogWriter | None, trusted: TrustedProxies, pool: str,
+                 count: bool = True) -> None:
+        self.app = app
+        self.writer = writer
+        self.trusted = trusted
+        self.pool = pool
+        self.count = count  # Prometheus figures on or off
+        self.served = 0
+        self.in_flight = 0
+        self._pid = os.getpid()
+        self._prefix = os.urandom(5).hex()  # keeps the ids of concurrent workers apart
+        self._sequence = itertools.count()
+        self._routes: dict[str, str] = {}  # GET path → route template, for cache hits that never reach a route
+
+    def new_id(self, now: float) -> str:
+        """32 hex characters, ordered by time: milliseconds, this worker's prefix, a sequence number."""
+        return f"{int(now * 1000):012x}{self._prefix}{next(self._sequence) & 0xFF_FFFF_FFFF:010x}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        arrived = time.time()
+        self.in_flight += 1
+        if self.count:
+            metrics.IN_FLIGHT.inc()
+        sent_id = forwarded = None
+        content_type = b""
+        content_length = -1
+        has_body = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                sent_id = value
+            elif name == b"x-forwarded-for":
+                forwarded = value if forwarded is None else forwarded + b"," + value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                has_body = value != b"0"
+                content_length = int(value) if value.isdigit() else -1
+            elif name == b"transfer-encoding":
+                has_body = True
+        peer = scope.get("client")
+        client_ip = peer[0] if peer and peer[0] else None  # None: a Unix socket
+        peer_trusted = client_ip is None or client_ip in self.trusted
+        if peer_trusted and forwarded:
+            client_ip = self.trusted.client_of(forwarded.decode("latin-1"), client_ip)
+        request_id = sent_id.decode() if peer_trusted and sent_id and _REQUEST_ID.match(sent_id) \
+            else self.new_id(arrived)
+        # this request's own copy: a server may hand every request the same lifespan state dict
+        state = scope["state"] = {**scope["state"]} if "state" in scope else {}
+        state["request_id"] = request_id
+        state["client_ip"] = client_ip
+        state["client_trusted"] = client_ip is None or client_ip in self.trusted
+        path = scope["path"]
+
+        bytes_in = 0
+        chunks: list[bytes] | None = None
+        if has_body and self.writer is not None and content_length <= BODY_LIMIT \
+                and any(kind in content_type for kind in _FIELD_BODIES):
+            chunks = []
+        inner_receive = receive
+        if has_body:
+            async def counted() -> Message:
+                nonlocal bytes_in, chunks
+                message = await receive()
+                body = message.get("body", b"")
+                bytes_in += len(body)
+                if chunks is not None:
+                    if bytes_in <= BODY_LIMIT:
+                        chunks.append(body)
+                    else:
+                        chunks = None  # too big after all (no Content-Length): keep nothing rather than buffer
+                return message
+
+            inner_receive = counted
+
+        status = 0
+        bytes_out = 0
+        response_headers: list[tuple[bytes, bytes]] = []
+        id_header = (b"x-request-id", request_id.encode())
+
+        async def answered(message: Message) -> None:
+            nonlocal status, bytes_out, response_headers
+            if message["type"] == "http.response.body":
+                bytes_out += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
+                status = message["status"]
+                # a new list: the response cache sends the same header list for every hit
+                response_headers = [*message.get("headers", ()), id_header]
+                message = {**message, "headers": response_headers}
+            await send(message)
+
+        try:
+            await self.app(scope, inner_receive, answered)
+        finally:
+            seconds = time.perf_counter() - started
+            self.in_flight -= 1
+            self.served += 1
+            route = self._route(scope, path)
+            status = status or 500  # the app failed before it answered
+            if self.count:
+                metrics.IN_FLIGHT.dec()
+                metrics.observe(scope["method"], route, status, seconds)
+            if self.writer is not None:
+                try:
+                    record = RequestRecord(
+                        id=request_id, at=datetime.fromtimestamp(arrived, UTC), method=scope["method"], path=path,
+                        route=route, query=redact_query(scope["query_string"].decode("latin-1")) or None,
+                        status=status, duration_ms=round(seconds * 1000, 3), bytes_in=bytes_in, bytes_out=bytes_out,
+                        client_ip=client_ip, user_agent=_header(scope["headers"], b"user-agent"),
+                        user_id=state.get("user_id"), worker_pid=self._pid, pool=self.pool,
+                        details=_details(scope["headers"], response_headers, content_type, has_body, chunks,
+                                         bytes_in))
+                except Exception:  # the request is answered; its record is not worth a failure
+                    log.exception("request log: could not build the record of %s %s", scope["method"], path)
+                else:
+                    if not self.writer.submit(record) and self.count:
+                        metrics.LOG_DROPPED.inc()
+
+    def _route(self, scope: Scope, path: str) -> str | None:
+        route = scope.get("route")
+        if route is None:
+            return self._routes.get(path) if scope["method"] in ("GET", "HEAD") else None
+        template: str | None = getattr(route, "path_format", None) or getattr(route, "path", None)
+        if template and scope["method"] == "GET" and path not in self._routes:
+            if len(self._routes) >= _LEARNED_ROUTES:
+                self._routes.clear()
+            self._routes[path] = template
+        return template
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], wanted: bytes) -> str | None:
+    for name, value in headers:
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def _details(request_headers: Iterable[tuple[bytes, bytes]], response_headers: Iterable[tuple[bytes, bytes]],
+             content_type: bytes, has_body: bool, chunks: list[bytes] | None, size: int) -> dict[str, Any]:
+    details: dict[str, Any] = {"request_headers": redact_headers(request_headers),
+                               "response_headers": redact_headers(response_headers)}
+    if chunks is not None and size:
+        details["body"] = redact_body(content_type.decode("latin-1"), b"".join(chunks))
+    elif has_body and size:
+        kind = content_type.split(b";", 1)[0].decode("latin-1") or "no content type"
+        details["body"] = f"[not kept: {kind}, {size} bytes]"
+    return details
+
+
+class Telemetry:
+    """The worker's side tasks, run for the app's lifetime: the request log's writer and the heartbeat."""
+
+    def __init__(self, *, services: ShopServices, settings: Settings, middleware: RequestLogMiddleware,
+                 every: float = 2.0) -> None:
+        self._services = services
+        self._middleware = middleware
+        self._pool = settings.pool
+        self._count = settings.metrics
+        self._every = every
+        self._pid = os.getpid()
+        self._started_at = datetime.now(UTC)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._beat_failed = False
+
+    def start(self) -> None:
+        writer = self._services.request_log
+        if writer is not None:
+            self._tasks.append(asyncio.create_task(writer.run(), name="request-log"))
+        self._tasks.append(asyncio.create_task(self._beat_forever(), name="heartbeat"))
+
+    async def _beat_forever(self) -> None:
+        while True:
+            self.beat()
+            await asyncio.sleep(self._every)
+
+    def beat(self) -> None:
+        """Post this worker's figures to the process board (and its pool and queue figures to the metrics)."""
+        middleware = self._middleware
+        try:
+            self._services.processes.beat(WorkerBeat(
+                pid=self._pid, pool=self._pool, started_at=self._started_at, updated_at=datetime.now(UTC),
+                requests=middleware.served, in_flight=middleware.in_flight))
+            self._beat_failed = False
+        except OSError as exc:
+            if not self._beat_failed:  # once per outage, not every two seconds
+                log.warning("heartbeat: cannot post to the process board (%s)", exc)
+            self._beat_failed = True
+        if self._count:
+            try:
+                metrics.report_pools(self._services.db_pools())
+            except Exception as exc:  # the heartbeat must go on
+                log.warning("metrics: cannot read the connection pools (%s)", type(exc).__name__)
+            if self._services.request_log is not None:
+                metrics.LOG_WAITING.set(self._services.request_log.waiting)
+
+    async def stop(self, *, within: float = 8.0) -> None:
+        """Stop beating, flush the request log (bounded) and leave the process board."""
+        writer = self._services.request_log
+        for task in self._tasks:
+            if task.get_name() == "heartbeat":
+                task.cancel()
+        if writer is not None:
+            writer.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=within)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)
+        with contextlib.suppress(OSError):
+            self._services.processes.forget_worker(self._pid)
