@@ -151,6 +151,7 @@ async def test_sighup_brings_new_workers_without_a_failed_request_and_sigterm_en
         before = _children(process.pid)
         assert len(before) == 2
         statuses: list[int | str] = []
+        retries: list[str] = []
 
         async def client_loop(seconds: float) -> None:
             end = time.monotonic() + seconds
@@ -158,6 +159,16 @@ async def test_sighup_brings_new_workers_without_a_failed_request_and_sigterm_en
                 while time.monotonic() < end:
                     try:
                         statuses.append((await client.get("/healthz")).status_code)
+                    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                        # An old worker closes its idle kept-alive connections as it leaves; a GET sent on one
+                        # in that instant gets no answer at all (a disconnect or a reset), and HTTP/1.1 clients
+                        # (browsers, nginx) send it again on a new connection (RFC 9112 §9.3.1). So does this
+                        # one, once per such request.
+                        retries.append(repr(exc))
+                        try:
+                            statuses.append((await client.get("/healthz")).status_code)
+                        except httpx.HTTPError as again:
+                            statuses.append(repr(again))
                     except httpx.HTTPError as exc:
                         statuses.append(repr(exc))
 
@@ -166,7 +177,8 @@ async def test_sighup_brings_new_workers_without_a_failed_request_and_sigterm_en
             process.send_signal(signal.SIGHUP)
 
         await asyncio.gather(client_loop(5), client_loop(5), hup())
-        assert set(statuses) == {200} and len(statuses) > 50
+        # each of the two old workers can catch each client's connection at most once as it leaves
+        assert set(statuses) == {200} and len(statuses) > 50 and len(retries) <= 4, retries
         deadline = time.monotonic() + 30
         while not ((now := _children(process.pid)) and len(now) == 2 and not now & before):
             assert time.monotonic() < deadline, f"workers not replaced: {before} → {now}"

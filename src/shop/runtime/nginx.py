@@ -98,12 +98,21 @@ def _arg(value: str | Path) -> str:
     return text
 
 
+MAIN_PEERS = 4
+
+
 def _upstream(up: Upstream) -> list[str]:
     main = f"server unix:{_arg(up.socket)}"
     if up.backup:
-        # without a second server nginx ignores max_fails; with one, a failed Main is skipped for a while
+        # a failed Main is skipped for a while (nginx counts max_fails only when it has another server)
         main += " down" if up.main_down else f" max_fails={MAIN_MAX_FAILS} fail_timeout={MAIN_FAIL_TIMEOUT_S}s"
-    lines = [f"    upstream pool_{up.pool} {{", f"        {main};"]
+    else:
+        main += " max_fails=0"
+    # Main several times over. When an old worker leaves (SIGHUP reload, recycling) it closes its idle kept-alive
+    # connections, and a request nginx sends on one in that instant fails; nginx retries an idempotent request,
+    # but only on a peer it has not tried yet, and each try may take another of the dying cached connections.
+    # Listing the socket MAIN_PEERS times gives a request that many connections to find a live one.
+    lines = [f"    upstream pool_{up.pool} {{", *[f"        {main};"] * MAIN_PEERS]
     if up.backup:
         lines.append(f"        server {_arg(up.backup)} backup;")
     lines += ["        keepalive 32;", f"        keepalive_timeout {UPSTREAM_KEEPALIVE_S}s;", "    }"]

@@ -1,7 +1,8 @@
 """The `request_log` table of the main store: the `RequestLogStore` port.
 
-A batch is one batched INSERT in one short transaction: the driver's executemany, which asyncmy sends as one
-multi-row INSERT and asyncpg as one prepared statement pipelined. (SQLAlchemy's `insert().values([...])` with
+A batch is one statement in one short transaction: on PostgreSQL a binary COPY (asyncpg's
+`copy_records_to_table`, the cheapest way in for the server), elsewhere the driver's executemany, which asyncmy
+sends as one multi-row INSERT. (SQLAlchemy's `insert().values([...])` with
 500 rows cost ~670 µs of CPU per record, nearly all compiling the statement; executemany costs ~60 µs.) A batch
 refused for one bad row (an id a proxy sent twice) is stored row by row instead, so the other records are kept;
 only the bad rows are counted out.
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -21,6 +23,7 @@ from shop.infrastructure.db.main.tables import request_log
 from shop.services.request_log import RequestRecord
 
 # the columns' sizes: a longer value is cut rather than refused
+_COLUMNS = tuple(c.name for c in request_log.columns)
 _LIMITS = {"method": 16, "path": 1024, "route": 255, "client_ip": 45, "user_agent": 512, "user_id": 64, "pool": 32}
 
 
@@ -42,6 +45,7 @@ class SqlRequestLogStore:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._copy = store.engine.dialect.name == "postgresql"
 
     async def add(self, records: Sequence[RequestRecord]) -> int:
         if not records:
@@ -49,10 +53,16 @@ class SqlRequestLogStore:
         rows = [_row(r) for r in records]
         try:
             async with self._store.write() as conn:
-                await conn.execute(insert(request_log), rows)
+                if self._copy:
+                    await self._copy_in(conn, rows)
+                else:
+                    await conn.execute(insert(request_log), rows)
             return 0
         except (IntegrityError, DataError):
             pass
+        except Exception as exc:  # asyncpg's own errors, from COPY: a bad row is handled below, the rest re-raised
+            if type(exc).__module__ != "asyncpg.exceptions" or not _is_bad_row(exc):
+                raise
         rejected = 0
         for row in rows:
             try:
@@ -62,7 +72,20 @@ class SqlRequestLogStore:
                 rejected += 1
         return rejected
 
+    @staticmethod
+    async def _copy_in(conn: Any, rows: list[dict[str, Any]]) -> None:
+        raw = (await conn.get_raw_connection()).driver_connection
+        records = [tuple(orjson.dumps(row[c]).decode() if c == "details" else row[c] for c in _COLUMNS)
+                   for row in rows]
+        await raw.copy_records_to_table("request_log", records=records, columns=list(_COLUMNS))
+
     async def purge(self, *, before: datetime) -> int:
         async with self._store.write() as conn:
             result = await conn.execute(delete(request_log).where(request_log.c.at < before))
         return int(result.rowcount or 0)
+
+
+def _is_bad_row(exc: Exception) -> bool:
+    """A duplicate id or a value the column refuses (SQLSTATE classes 22 and 23), not a store that is away."""
+    state = str(getattr(exc, "sqlstate", "") or "")
+    return state.startswith(("22", "23"))

@@ -37,8 +37,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_request_log_at", "request_log", ["at"])
     op.create_index("ix_request_log_route_at", "request_log", ["route", "at"])
-    op.create_index("ix_request_log_status_at", "request_log", ["status", "at"])
-    op.create_index("ix_request_log_user_at", "request_log", ["user_id", "at"])
 
 
 def downgrade() -> None:
