@@ -21,6 +21,7 @@ _HEADERS_KEPT = frozenset({"idempotency-key"})  # names a mark matches, whose va
 _FIELD_MARKS = ("pass", "pwd", "token", "code", "otp", "secret", "card", "cvc", "cvv", "number", "key", "auth",
                 "signature", "session", "csrf", "credential", "iban")
 _verdicts: dict[str, bool] = {}  # name → secret; names are few, so deciding each once is enough
+_header_names: dict[bytes, tuple[str, bool]] = {}
 
 
 def is_secret_field(name: str) -> bool:
@@ -49,12 +50,26 @@ def redact_query(raw: str) -> str:
     return "&".join(parts)
 
 
-def redact_headers(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Header name → value (repeated headers joined with ", "), secret values replaced."""
+def _header_name(raw_name: bytes) -> tuple[str, bool]:
+    """The header's name in lower case and whether its value is secret, decided once per name."""
+    known = _header_names.get(raw_name)
+    if known is None:
+        name = raw_name.decode("latin-1").lower()
+        known = (name, is_secret_header(name))
+        if len(_header_names) < 10_000:  # a client inventing names cannot grow it without bound
+            _header_names[raw_name] = known
+    return known
+
+
+def redact_headers(headers: Iterable[tuple[bytes, bytes]], *,
+                   leave_out: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Header name → value (repeated headers joined with ", "), secret values replaced, `leave_out` left out."""
     kept: dict[str, str] = {}
     for raw_name, raw_value in headers:
-        name = raw_name.decode("latin-1").lower()
-        if is_secret_header(name):
+        name, secret = _header_name(raw_name)
+        if name in leave_out:
+            continue
+        if secret:
             value = REDACTED
         else:
             value = raw_value.decode("latin-1")

@@ -39,6 +39,10 @@ BODY_LIMIT = 4096  # bodies up to this size (JSON or form) have their fields kep
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _FIELD_BODIES = (b"json", b"x-www-form-urlencoded")
 _LEARNED_ROUTES = 4096
+# response headers the shop sends on every page, whatever the request: kept once in the code, not in every row
+_SAME_EVERY_TIME = frozenset({"content-security-policy", "strict-transport-security", "x-content-type-options",
+                              "referrer-policy", "x-frame-options", "permissions-policy",
+                              "cross-origin-opener-policy", "cross-origin-resource-policy", "x-request-id"})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -223,7 +227,7 @@ def _header(headers: Iterable[tuple[bytes, bytes]], wanted: bytes) -> str | None
 def _details(request_headers: Iterable[tuple[bytes, bytes]], response_headers: Iterable[tuple[bytes, bytes]],
              content_type: bytes, has_body: bool, chunks: list[bytes] | None, size: int) -> dict[str, Any]:
     details: dict[str, Any] = {"request_headers": redact_headers(request_headers),
-                               "response_headers": redact_headers(response_headers)}
+                               "response_headers": redact_headers(response_headers, leave_out=_SAME_EVERY_TIME)}
     if chunks is not None and size:
         details["body"] = redact_body(content_type.decode("latin-1"), b"".join(chunks))
     elif has_body and size:
