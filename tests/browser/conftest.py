@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from shop.bootstrap import build_auth, build_databases
 from shop.config import Settings
+from shop.domain.users import Role
 from shop.runtime import serve
 from tests.conftest import SELECTION, make_settings, migrate_all, seed_demo
 from tests.databases import DatabaseFactory
@@ -229,3 +232,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("-", "screenshots (not committed)")
         for path in _saved:
             terminalreporter.write_line(str(path.relative_to(REPO) if path.is_relative_to(REPO) else path))
+
+
+STAFF_PASSWORD = "staff-password-long"
+
+
+async def staff_account(shop: LiveShop) -> str:
+    """A new staff member of the live shop (password STAFF_PASSWORD); returns their e-mail address."""
+    email = f"staff-{uuid.uuid4().hex[:10]}@example.com"
+    databases = build_databases(shop.settings)
+    try:
+        await build_auth(shop.settings, databases).register(email=email, password=STAFF_PASSWORD,
+                                                            roles=frozenset({Role.CUSTOMER, Role.STAFF}))
+    finally:
+        await databases.dispose()
+    return email

@@ -11,23 +11,10 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, expect
 
-from shop.bootstrap import build_auth, build_databases
-from shop.domain.users import Role
-from tests.browser.conftest import LiveShop
+from tests.browser.conftest import STAFF_PASSWORD, LiveShop, staff_account
 
-PASSWORD = "staff-password-long"
+PASSWORD = STAFF_PASSWORD
 Screenshot = Callable[[Any, str], Awaitable[Path]]
-
-
-async def _staff_account(shop: LiveShop) -> str:
-    email = f"staff-{uuid.uuid4().hex[:10]}@example.com"
-    databases = build_databases(shop.settings)
-    try:
-        await build_auth(shop.settings, databases).register(email=email, password=PASSWORD,
-                                                            roles=frozenset({Role.CUSTOMER, Role.STAFF}))
-    finally:
-        await databases.dispose()
-    return email
 
 
 async def _traffic(shop: LiveShop) -> str:
@@ -54,7 +41,7 @@ async def _chart_total(page: Page, chart: str, column: int) -> float:
 
 async def test_staff_watch_their_traffic_and_open_one_request(page: Page, live_shop: LiveShop,
                                                               screenshot: Screenshot) -> None:
-    email = await _staff_account(live_shop)
+    email = await staff_account(live_shop)
     request_id = await _traffic(live_shop)
 
     await page.goto(f"{live_shop.url}/admin/")

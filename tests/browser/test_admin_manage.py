@@ -11,24 +11,11 @@ from typing import Any
 import httpx
 from playwright.async_api import Page, expect
 
-from shop.bootstrap import build_auth, build_databases
-from shop.domain.users import Role
-from tests.browser.conftest import LiveShop
+from tests.browser.conftest import STAFF_PASSWORD, LiveShop, staff_account
 from tests.e2e.shopping import checkout_body
 
-PASSWORD = "staff-password-long"
+PASSWORD = STAFF_PASSWORD
 Screenshot = Callable[[Any, str], Awaitable[Path]]
-
-
-async def _staff(shop: LiveShop) -> str:
-    email = f"staff-{uuid.uuid4().hex[:10]}@example.com"
-    databases = build_databases(shop.settings)
-    try:
-        await build_auth(shop.settings, databases).register(email=email, password=PASSWORD,
-                                                            roles=frozenset({Role.CUSTOMER, Role.STAFF}))
-    finally:
-        await databases.dispose()
-    return email
 
 
 async def _product(shop: LiveShop, email: str) -> tuple[str, str]:
@@ -54,7 +41,7 @@ async def _sign_in(page: Page, shop: LiveShop, email: str, target: str) -> None:
 
 async def test_staff_edit_a_product_and_the_shop_shows_it(page: Page, live_shop: LiveShop,
                                                           screenshot: Screenshot) -> None:
-    email = await _staff(live_shop)
+    email = await staff_account(live_shop)
     slug, sku = await _product(live_shop, email)
     await _sign_in(page, live_shop, email, "/admin/products")
     await page.get_by_label("Title, slug or SKU").fill(sku)
@@ -79,7 +66,7 @@ async def test_staff_edit_a_product_and_the_shop_shows_it(page: Page, live_shop:
 
 
 async def test_staff_fulfil_an_order(page: Page, live_shop: LiveShop, screenshot: Screenshot) -> None:
-    email = await _staff(live_shop)
+    email = await staff_account(live_shop)
     _, sku = await _product(live_shop, email)
     async with httpx.AsyncClient(base_url=live_shop.url, timeout=10) as client:
         cart = (await client.post("/api/v1/carts")).json()["id"]

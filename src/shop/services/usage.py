@@ -12,12 +12,13 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from shop.domain.errors import InvalidValue
 from shop.services.clock import Clock, utc_now
+from shop.services.request_log import RequestRecord
 
 # a range's name → (how far back, bucket width in seconds): 60–360 points a chart
 USAGE_RANGES: Mapping[str, tuple[timedelta, int]] = {
@@ -106,24 +107,8 @@ class RequestQuery:
     request_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedRequest:
-    id: str
-    at: datetime
-    method: str
-    path: str
-    route: str | None
-    query: str | None
-    status: int
-    duration_ms: float
-    bytes_in: int
-    bytes_out: int
-    client_ip: str | None
-    user_agent: str | None
-    user_id: str | None
-    worker_pid: int
-    pool: str
-    details: Mapping[str, Any] = field(default_factory=dict)  # redacted headers and body fields
+# a request as the log gives it back is the record its worker wrote
+LoggedRequest = RequestRecord
 
 
 class RequestLogReader(Protocol):
