@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from shop.infrastructure.process_files import FileProcessBoard
-from shop.runtime.autoscaler import Budget, Controller, ProcessSample, PsutilSampler
+from shop.runtime.autoscaler import Budget, Controller
+from shop.runtime.resources import ProcessSample, PsutilSampler
 from shop.services.process_status import PoolState, ScalingDecision, SizeRequest, WorkerBeat
 
 PIDS = itertools.count(10_000)

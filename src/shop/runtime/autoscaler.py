@@ -25,13 +25,12 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-import psutil
-
+from shop.runtime.resources import ProcessSample, PsutilSampler, ResourceSampler
 from shop.services.process_status import ProcessBoard, ScalingAction, ScalingDecision, SizeRequest
 
 log = logging.getLogger(__name__)
@@ -47,46 +46,6 @@ class Budget:
     cores: float  # CPU the pools may use together (e.g. 2.0)
     memory_mb: int  # memory the pools may use together
     worker_memory_mb: int  # a worker above this is recycled
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessSample:
-    cpu_percent: float | None  # of one core since the previous sample; None on a process's first sample
-    rss_mb: float
-
-
-class ResourceSampler(Protocol):
-    def sample(self, pids: Iterable[int]) -> dict[int, ProcessSample]:
-        """The processes among `pids` still running; any process not asked about is forgotten."""
-        ...
-
-
-class PsutilSampler:
-    """CPU and resident memory per process; keeps each `psutil.Process`, whose CPU figure is since its last call."""
-
-    def __init__(self) -> None:
-        self._processes: dict[int, psutil.Process] = {}
-
-    def sample(self, pids: Iterable[int]) -> dict[int, ProcessSample]:
-        wanted = set(pids)
-        for gone in self._processes.keys() - wanted:
-            del self._processes[gone]
-        samples: dict[int, ProcessSample] = {}
-        for pid in wanted:
-            process = self._processes.get(pid)
-            first = process is None or not process.is_running()  # not running: the pid was reused
-            try:
-                if first:
-                    process = self._processes[pid] = psutil.Process(pid)
-                assert process is not None
-                with process.oneshot():
-                    cpu = process.cpu_percent(interval=None)
-                    rss = process.memory_info().rss / 2**20
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                self._processes.pop(pid, None)
-                continue
-            samples[pid] = ProcessSample(cpu_percent=None if first else cpu, rss_mb=rss)
-        return samples
 
 
 class ManagedPool(Protocol):
