@@ -72,6 +72,7 @@ from shop.services.usage import UsageService
 from shop.services.vouchers import Vouchers
 from shop.services.web_sessions import WebSessions
 from shop.web.app import ASGIApp, create_app
+from shop.web.metrics import CommerceMetrics
 
 
 def build_databases(settings: Settings) -> Databases:
@@ -224,7 +225,8 @@ class Commerce:
         self.checkout = CheckoutService(
             units=units, carts=carts, vouchers=vouchers, catalog=catalog, gateway=next(iter(gateways.values())),
             pricing=build_pricing(settings), templates=JinjaMailTemplates(shop_name=settings.shop_name),
-            public_url=settings.public_url, reservation=timedelta(minutes=settings.reservation_minutes))
+            public_url=settings.public_url, reservation=timedelta(minutes=settings.reservation_minutes),
+            events=CommerceMetrics() if settings.metrics else None)
         self.orders = OrderService(reader=SqlOrders(main), units=units, checkout=self.checkout, gateways=gateways)
         self.vouchers = Vouchers(repository=vouchers, currency=settings.currency)
         self.idempotency = Idempotency(SqlIdempotency(main))

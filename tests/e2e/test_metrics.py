@@ -72,6 +72,12 @@ async def test_checkouts_feed_the_business_counters(demo_settings: Settings, tmp
         paid = await client.post("/api/v1/checkout", json=checkout_body(await new_cart(client, items={sku: 2})))
         declined = await client.post("/api/v1/checkout", json=checkout_body(
             await new_cart(client, items={sku: 1}), token="tok_chargeDeclined"))
+        # paid later, when the bank's event arrives (the webhook path, not the checkout request)
+        waiting = await client.post("/api/v1/checkout", json=checkout_body(
+            await new_cart(client, items={sku: 1}), token="tok_threeDSecure"))
+        assert waiting.status_code == 202
+        confirmed = await client.post(httpx.URL(waiting.json()["payment"]["action_url"]).path)
+        assert confirmed.status_code == 200 and confirmed.json()["applied"] is True
         after = (await client.get("/metrics")).text
     assert paid.status_code == 201 and declined.status_code == 402
     total = paid.json()["totals"]["total"]
@@ -80,10 +86,13 @@ async def test_checkouts_feed_the_business_counters(demo_settings: Settings, tmp
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
+    later = round(float(waiting.json()["totals"]["total"]["amount"]) * 100)
     assert grew("shop_orders_placed_total", status="paid") == 1
-    assert grew("shop_payments_total", outcome="captured") == 1
+    assert grew("shop_orders_placed_total", status="pending") == 1
+    assert grew("shop_orders_placed_total", status="canceled") == 1
+    assert grew("shop_payments_total", outcome="captured") == 2
     assert grew("shop_payments_total", outcome="declined") == 1
-    assert grew("shop_revenue_minor_units_total", currency=total["currency"]) == minor > 0
+    assert grew("shop_revenue_minor_units_total", currency=total["currency"]) == minor + later > minor > 0
 
 
 async def test_metrics_are_for_trusted_addresses_and_staff(demo_settings: Settings, tmp_path: Path) -> None:

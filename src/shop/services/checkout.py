@@ -24,6 +24,7 @@ from shop.domain.pricing import Address, PricedLine, ShippingMethod, TaxTable, T
 from shop.domain.users import normalize_email
 from shop.services.cart import priced_lines
 from shop.services.clock import Clock, utc_now
+from shop.services.commerce_events import CommerceEvents, NoEvents
 from shop.services.commerce_ports import CartRepository, CommerceUnit, MainUnitOfWork, VoucherRepository
 from shop.services.email_delivery import MailTemplates, queue_email
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
@@ -112,8 +113,10 @@ class Pricing:
 class CheckoutService:
     def __init__(self, *, units: MainUnitOfWork, carts: CartRepository, vouchers: VoucherRepository,
                  catalog: CatalogReader, gateway: PaymentGateway, pricing: Pricing, templates: MailTemplates,
-                 public_url: str, reservation: timedelta = timedelta(minutes=15), clock: Clock = utc_now) -> None:
+                 public_url: str, reservation: timedelta = timedelta(minutes=15), clock: Clock = utc_now,
+                 events: CommerceEvents | None = None) -> None:
         self._units = units
+        self.events: CommerceEvents = events if events is not None else NoEvents()
         self._carts = carts
         self._vouchers = vouchers
         self._catalog = catalog
@@ -189,14 +192,17 @@ class CheckoutService:
                                                               email=email))
         except GatewayUnavailable:
             # the outcome is unknown: the order stays pending and is reconciled when its reservation runs out
+            self.events.order_placed(order)
             return PlacedOrder(order=order, access_key=access_key)
         placed = await self.record_charge(order.number, result)
+        self.events.order_placed(placed)
         if placed.status is OrderStatus.CANCELED:
             raise PaymentDeclined(order.number, result.decline_reason or "declined")
         return PlacedOrder(order=placed, access_key=access_key)
 
     async def record_charge(self, number: str, result: ChargeResult) -> Order:
         """Apply what the gateway said about an order's payment."""
+        captured = declined = False
         async with self._units.begin() as unit:
             found = await unit.lock_order(number)
             if found is None:
@@ -208,15 +214,21 @@ class CheckoutService:
                               action_url=result.action_url, decline_reason=result.decline_reason)
             if result.status is ChargeStatus.SUCCEEDED:
                 await self.mark_paid(unit, order_id, order, replace(payment, status=PaymentStatus.CAPTURED))
+                captured = True
             elif result.status in (ChargeStatus.DECLINED, ChargeStatus.CANCELED):
                 await self.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
                                          reopen_cart=True)
+                declined = True
             else:
                 status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
                     else PaymentStatus.PENDING
                 order.payment = replace(payment, status=status)
                 await unit.set_payment(order_id, order.payment)
-            return order
+        if captured:
+            self.events.payment_captured(order)
+        elif declined:
+            self.events.payment_declined(order)
+        return order
 
     async def mark_paid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment) -> None:
         """A pending order's money is captured: its reserved stock is sold and the confirmation goes out."""

@@ -159,6 +159,7 @@ class OrderService:
         if number is None:
             log.warning("%s event %s names no order we know", provider, event.id)
             return WebhookOutcome(applied=False)
+        captured = declined = False
         async with self._units.begin() as unit:
             if not await unit.first_time(provider, event.id, now=self._clock()):
                 return WebhookOutcome(applied=False, order=number)
@@ -169,6 +170,7 @@ class OrderService:
             payment = replace(order.payment, reference=order.payment.reference or event.payment_ref)
             if event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.PENDING:
                 await self._checkout.mark_paid(unit, order_id, order, replace(payment, status=PaymentStatus.CAPTURED))
+                captured = True
             elif event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.CANCELED \
                     and order.payment.status is not PaymentStatus.REFUNDED:
                 # money arrived for an order already given up: it must go back (the worker refunds it)
@@ -179,13 +181,18 @@ class OrderService:
             elif event.kind is EventKind.PAYMENT_FAILED and order.status is OrderStatus.PENDING:
                 await self._checkout.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
                                                    reopen_cart=True)
+                declined = True
             elif event.kind is EventKind.REFUNDED and can_move(order.status, OrderStatus.REFUNDED) \
                     and (event.amount is None or event.amount >= order.totals.total):
                 # the whole payment went back (a partial refund is the gateway's business; the order stands)
                 await self._mark_refunded(unit, order_id, order, payment)
             else:
                 return WebhookOutcome(applied=False, order=number)
-            return WebhookOutcome(applied=True, order=number)
+        if captured:
+            self._checkout.events.payment_captured(order)
+        elif declined:
+            self._checkout.events.payment_declined(order)
+        return WebhookOutcome(applied=True, order=number)
 
     async def authenticate_test_payment(self, payment_ref: str) -> WebhookOutcome:
         """The test gateway's stand-in for 3-D Secure: the customer "authenticates" and the bank's signed

@@ -72,21 +72,19 @@ def observe(method: str, route: str | None, status: int, seconds: float) -> None
     pair[1].observe(seconds)
 
 
-def order_placed(order: Order) -> None:
-    """An order placed through checkout: paid at once (money captured) or waiting for the customer's bank."""
-    ORDERS.labels(order.status.value).inc()
-    if order.status.value == "paid":
-        payment_captured(order)
+class CommerceMetrics:
+    """The business counters, fed by checkout and the payment webhooks (`CommerceEvents`), whatever the channel."""
 
+    def order_placed(self, order: Order) -> None:
+        ORDERS.labels(order.status.value).inc()
 
-def payment_captured(order: Order) -> None:
-    PAYMENTS.labels("captured").inc()
-    total = order.totals.total
-    REVENUE.labels(total.currency).inc(int(total.amount.scaleb(minor_units(total.currency))))
+    def payment_captured(self, order: Order) -> None:
+        PAYMENTS.labels("captured").inc()
+        total = order.totals.total
+        REVENUE.labels(total.currency).inc(int(total.amount.scaleb(minor_units(total.currency))))
 
-
-def payment_declined() -> None:
-    PAYMENTS.labels("declined").inc()
+    def payment_declined(self, order: Order) -> None:
+        PAYMENTS.labels("declined").inc()
 
 
 def report_pools(checked_out: Mapping[str, int]) -> None:

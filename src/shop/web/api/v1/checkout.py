@@ -11,9 +11,8 @@ from starlette.responses import Response
 
 from shop.domain.errors import DomainError
 from shop.domain.pricing import Address
-from shop.services.checkout import CheckoutRequest, CheckoutService, PaymentDeclined
+from shop.services.checkout import CheckoutRequest, CheckoutService
 from shop.services.idempotency import Idempotency, fingerprint
-from shop.web import metrics
 from shop.web.api.v1.money_json import money, order_json
 from shop.web.api.v1.schemas import Problem, StrictInput
 from shop.web.problems import PROBLEM, response_for
@@ -78,11 +77,8 @@ async def _place(request: Request, body: CheckoutIn, customer_id: str | None) ->
             shipping_method=body.shipping_method, payment_token=body.payment.token, customer_id=customer_id,
             discount_code=body.discount_code))
     except DomainError as exc:
-        if isinstance(exc, PaymentDeclined):
-            metrics.payment_declined()
         problem = await response_for(request, exc)
         return problem.status_code, orjson.loads(bytes(problem.body))
-    metrics.order_placed(placed.order)
     order = order_json(placed.order)
     order["access_key"] = placed.access_key
     return (201 if placed.order.status.value == "paid" else 202), order
