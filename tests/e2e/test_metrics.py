@@ -4,11 +4,6 @@ across two gunicorn workers."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +15,7 @@ from shop.config import Settings
 from shop.domain.users import Role
 from tests.e2e.shopping import checkout_body, new_cart, new_product, signed_in
 from tests.e2e.test_request_log import OUTSIDER, logged_settings, serving
-from tests.e2e.test_serve import free_port
+from tests.e2e.test_serve import start_serve, stop_serve
 
 DETAIL = "/api/v1/products/{slug}"
 
@@ -117,32 +112,14 @@ async def test_metrics_are_for_trusted_addresses_and_staff(demo_settings: Settin
 
 @pytest.fixture
 def two_workers(demo_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "PROMETHEUS_"))}
-    env.update(SHOP_MAIN_DB_URL=demo_settings.main_db_url, SHOP_VAR_DIR=str(tmp_path / "var"),
-               SHOP_RUN_DIR=str(tmp_path / "run"), SHOP_RESPONSE_CACHE="false")
-    process = subprocess.Popen([sys.executable, "-m", "shop", "serve", "--workers", "2", "--port", str(port)],
-                               env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    process, base = start_serve(tmp_path, {"SHOP_MAIN_DB_URL": demo_settings.main_db_url,
+                                           "SHOP_VAR_DIR": str(tmp_path / "var"),
+                                           "SHOP_RUN_DIR": str(tmp_path / "run"), "SHOP_RESPONSE_CACHE": "false"},
+                                "--workers", "2")
     try:
-        deadline = time.monotonic() + 60  # two workers importing at once on a busy machine
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready in 60 s"
-            time.sleep(0.1)
         yield base, tmp_path
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_serve(process)
 
 
 async def test_two_gunicorn_workers_are_summed_in_every_scrape(two_workers: tuple[str, Path]) -> None:

@@ -30,33 +30,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_serve(cwd: Path, settings: dict[str, str], *args: str,
+                within: float = 60) -> tuple[subprocess.Popen[str], str]:
+    """`shop serve` on a free port with these SHOP_ settings (none of this process's), once /readyz answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "PROMETHEUS_"))}
+    env.update(settings)
+    process = subprocess.Popen([sys.executable, "-m", "shop", "serve", "--port", str(port), *args], env=env,
+                               cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + within  # workers importing the app at once on a busy machine
+    while True:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return process, base
+        assert time.monotonic() < deadline, f"server did not become ready in {within:.0f} s"
+        time.sleep(0.1)
+
+
+def stop_serve(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, as a process manager would; killed if it is not gone in 20 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture
 def server(demo_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
-    env.update(SHOP_MAIN_DB_URL=demo_settings.main_db_url, SHOP_CATALOG_POLL_INTERVAL="0.5")
-    process = subprocess.Popen([sys.executable, "-m", "shop", "serve", "--workers", "2", "--port", str(port)],
-                               env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+    process, base = start_serve(tmp_path, {"SHOP_MAIN_DB_URL": demo_settings.main_db_url,
+                                           "SHOP_CATALOG_POLL_INTERVAL": "0.5"}, "--workers", "2", within=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready in 30 s"
-            time.sleep(0.1)
         yield base, process.pid  # `shop serve` execs gunicorn: this is its master
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_serve(process)
 
 
 def _children(pid: int) -> set[int]:
@@ -105,21 +116,7 @@ async def plain_shop(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
 
 
 def _start(home: Path, db_url: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
-    env.update(SHOP_MAIN_DB_URL=db_url, SHOP_LOG_LEVEL="warning")
-    process = subprocess.Popen([sys.executable, "-m", "shop", "serve", "--port", str(port), *args], env=env,
-                               cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
-        assert time.monotonic() < deadline, "server did not answer in 30 s"
-        time.sleep(0.1)
+    return start_serve(home, {"SHOP_MAIN_DB_URL": db_url, "SHOP_LOG_LEVEL": "warning"}, *args, within=30)
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:
