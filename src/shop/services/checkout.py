@@ -194,17 +194,22 @@ class CheckoutService:
             # the outcome is unknown: the order stays pending and is reconciled when its reservation runs out
             self.events.order_placed(order)
             return PlacedOrder(order=order, access_key=access_key)
-        placed = await self.record_charge(order.number, result)
+        placed = await self.record_charge(order.number, result, placed=(order_id, order))
         self.events.order_placed(placed)
         if placed.status is OrderStatus.CANCELED:
             raise PaymentDeclined(order.number, result.decline_reason or "declined")
         return PlacedOrder(order=placed, access_key=access_key)
 
-    async def record_charge(self, number: str, result: ChargeResult) -> Order:
-        """Apply what the gateway said about an order's payment."""
+    async def record_charge(self, number: str, result: ChargeResult, *,
+                            placed: tuple[int, Order] | None = None) -> Order:
+        """Apply what the gateway said about an order's payment. `placed`: the order as this process just
+        stored it; if it is still pending nothing in it has changed, so it is not read back."""
         captured = declined = False
         async with self._units.begin() as unit:
-            found = await unit.lock_order(number)
+            if placed is not None and await unit.lock_status(placed[0]) is OrderStatus.PENDING:
+                found: tuple[int, Order] | None = placed
+            else:
+                found = await unit.lock_order(number)
             if found is None:
                 raise NotFound("order", number)
             order_id, order = found

@@ -15,7 +15,7 @@ from typing import Protocol
 from shop.domain.cart import Cart
 from shop.domain.catalog import Page
 from shop.domain.discounts import Voucher
-from shop.domain.orders import Order, Payment
+from shop.domain.orders import Order, OrderStatus, Payment
 from shop.services.outbox import OutboxWriter
 
 
@@ -105,6 +105,10 @@ class CommerceUnit(Protocol):
 
     async def lock_order(self, number: str) -> tuple[int, Order] | None:
         """The order and its id, locked until the transaction ends."""
+        ...
+
+    async def lock_status(self, order_id: int) -> OrderStatus | None:
+        """Lock the order until the transaction ends; its status, or None if there is no such order."""
         ...
 
     async def update_order(self, order_id: int, order: Order) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,14 +25,18 @@ def _cart(row: Any, lines: Sequence[Any]) -> Cart:
                 discount_code=row.discount_code, status=CartStatus(row.status))
 
 
+_CART = select(carts).where(carts.c.id == bindparam("cart_id"))
+_CART_LOCKED = _CART.with_for_update()
+_LINES = select(cart_lines).where(cart_lines.c.cart_id == bindparam("cart_id")).order_by(cart_lines.c.position)
+_SET_STATUS = update(carts).where(carts.c.id == bindparam("b_id"))
+
+
 async def load_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) -> Cart | None:
-    query = select(carts).where(carts.c.id == cart_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    key = {"cart_id": cart_id}
+    row = (await conn.execute(_CART_LOCKED if lock else _CART, key)).first()
     if row is None:
         return None
-    lines = (await conn.execute(select(cart_lines).where(cart_lines.c.cart_id == cart_id)
-                                .order_by(cart_lines.c.position))).all()
-    return _cart(row, lines)
+    return _cart(row, (await conn.execute(_LINES, key)).all())
 
 
 async def store_cart(conn: AsyncConnection, cart: Cart) -> None:
@@ -56,8 +60,8 @@ class CartRows:
 
     async def set_status(self, cart: Cart) -> None:
         """Store only a changed status (ordered, open again): the lines are as they were."""
-        await self._conn.execute(update(carts).where(carts.c.id == cart.id).values(
-            status=cart.status.value, updated_at=cart.updated_at))
+        await self._conn.execute(_SET_STATUS, {"b_id": cart.id, "status": cart.status.value,
+                                               "updated_at": cart.updated_at})
 
     async def get(self, cart_id: str) -> Cart | None:
         return await load_cart(self._conn, cart_id)

@@ -69,11 +69,18 @@ def _order(row: Any, lines: Sequence[Any]) -> Order:
 
 
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.position)
+_BY_NUMBER = select(orders).where(orders.c.number == bindparam("number"))
+_BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
+_STATUS_LOCKED = select(orders.c.status).where(orders.c.id == bindparam("order_id")).with_for_update()
+# statements built once: building and hashing a statement costs more CPU than the round trip itself;
+# UPDATEs without .values() take their SET columns from the parameters they are given
+_INSERT_ORDER = insert(orders)
+_INSERT_LINES = insert(order_lines)
+_UPDATE_ORDER = update(orders).where(orders.c.id == bindparam("b_id"))
 
 
 async def _load(conn: AsyncConnection, number: str, *, lock: bool = False) -> tuple[int, Order] | None:
-    query = select(orders).where(orders.c.number == number)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    row = (await conn.execute(_BY_NUMBER_LOCKED if lock else _BY_NUMBER, {"number": number})).first()
     if row is None:
         return None
     lines = (await conn.execute(_LINES, {"order_id": row.id})).all()
@@ -88,6 +95,22 @@ def _payment_values(payment: Payment) -> dict[str, Any]:
 
 def _history(order: Order) -> list[list[str]]:
     return [[status.value, at.isoformat()] for status, at in order.history]
+
+
+def _stock_statement(guard: Any, **values: Any) -> Any:
+    return update(stock_levels).where(stock_levels.c.sku == bindparam("b_sku"), guard).values(
+        updated_at=bindparam("b_now"), **values)
+
+
+_s = stock_levels.c
+_n: Any = bindparam("b_n")
+_STOCK = {
+    "reserve": _stock_statement(_s.on_hand - _s.reserved >= _n, reserved=_s.reserved + _n),
+    "take": _stock_statement(_s.reserved >= _n, on_hand=_s.on_hand - _n, reserved=_s.reserved - _n),
+    "release": _stock_statement(_s.reserved >= _n, reserved=_s.reserved - _n),
+    "restock": _stock_statement(_s.on_hand >= 0, on_hand=_s.on_hand + _n),
+}
+_AVAILABLE = select(_s.on_hand - _s.reserved).where(_s.sku == bindparam("b_sku"))
 
 
 class SqlCommerceUnit:
@@ -105,38 +128,29 @@ class SqlCommerceUnit:
     async def lock_cart(self, cart_id: str) -> Cart | None:
         return await load_cart(self.conn, cart_id, lock=True)
 
-    async def _stock(self, quantities: Sequence[tuple[str, int]], values: dict[str, Any], guard: Any,
-                     what: str) -> None:
+    async def _stock(self, quantities: Sequence[tuple[str, int]], what: str) -> None:
+        statement = _STOCK[what]
         now = utcnow()
         for sku, units in quantities:
-            result = await self.conn.execute(
-                update(stock_levels).where(stock_levels.c.sku == sku, guard(units))
-                .values(updated_at=now, **{column: expr(units) for column, expr in values.items()}))
+            result = await self.conn.execute(statement, {"b_sku": sku, "b_n": units, "b_now": now})
             if result.rowcount == 1:
                 continue
             if what == "reserve":
-                level = (await self.conn.execute(select(stock_levels.c.on_hand - stock_levels.c.reserved)
-                                                 .where(stock_levels.c.sku == sku))).scalar()
+                level = (await self.conn.execute(_AVAILABLE, {"b_sku": sku})).scalar()
                 raise OutOfStock(sku, requested=units, available=max(0, level or 0))
             raise Conflict(f"stock of {sku} does not hold the {units} units this order counts on ({what})")
 
     async def reserve(self, quantities: Sequence[tuple[str, int]]) -> None:
-        c = stock_levels.c
-        await self._stock(quantities, {"reserved": lambda n: c.reserved + n},
-                          lambda n: c.on_hand - c.reserved >= n, "reserve")
+        await self._stock(quantities, "reserve")
 
     async def take(self, quantities: Sequence[tuple[str, int]]) -> None:
-        c = stock_levels.c
-        await self._stock(quantities, {"on_hand": lambda n: c.on_hand - n, "reserved": lambda n: c.reserved - n},
-                          lambda n: c.reserved >= n, "take")
+        await self._stock(quantities, "take")
 
     async def release(self, quantities: Sequence[tuple[str, int]]) -> None:
-        c = stock_levels.c
-        await self._stock(quantities, {"reserved": lambda n: c.reserved - n}, lambda n: c.reserved >= n, "release")
+        await self._stock(quantities, "release")
 
     async def restock(self, quantities: Sequence[tuple[str, int]]) -> None:
-        c = stock_levels.c
-        await self._stock(quantities, {"on_hand": lambda n: c.on_hand + n}, lambda n: c.on_hand >= 0, "restock")
+        await self._stock(quantities, "restock")
 
     async def redeem(self, voucher: Voucher, *, customer_key: str, order_id: int) -> None:
         c = vouchers.c
@@ -183,11 +197,11 @@ class SqlCommerceUnit:
             "reservation_expires_at": order.reservation_expires_at, "access_key_hash": access_key_hash,
             "history": _history(order), "created_at": order.created_at, "updated_at": now,
         }
-        result = await self.conn.execute(insert(orders).values(**values))
+        result = await self.conn.execute(_INSERT_ORDER, values)
         order_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         number = order_number(order_id)
-        await self.conn.execute(update(orders).where(orders.c.id == order_id).values(number=number))
-        await self.conn.execute(insert(order_lines), [
+        await self.conn.execute(_UPDATE_ORDER, {"b_id": order_id, "number": number})
+        await self.conn.execute(_INSERT_LINES, [
             {"order_id": order_id, "position": n, "sku": line.sku, "name": line.name[:420],
              "product_slug": line.product_slug, "unit_price": to_minor(line.unit_price), "quantity": line.quantity,
              "weight_grams": line.weight_grams} for n, line in enumerate(order.lines)])
@@ -196,15 +210,19 @@ class SqlCommerceUnit:
     async def lock_order(self, number: str) -> tuple[int, Order] | None:
         return await _load(self.conn, number, lock=True)
 
+    async def lock_status(self, order_id: int) -> OrderStatus | None:
+        status = (await self.conn.execute(_STATUS_LOCKED, {"order_id": order_id})).scalar()
+        return OrderStatus(status) if status is not None else None
+
     async def update_order(self, order_id: int, order: Order) -> None:
-        await self.conn.execute(update(orders).where(orders.c.id == order_id).values(
-            status=order.status.value, cart_id=order.cart_id, tracking=order.tracking,
-            reservation_expires_at=order.reservation_expires_at, history=_history(order), updated_at=utcnow(),
-            **_payment_values(order.payment)))
+        await self.conn.execute(_UPDATE_ORDER, {
+            "b_id": order_id, "status": order.status.value, "cart_id": order.cart_id, "tracking": order.tracking,
+            "reservation_expires_at": order.reservation_expires_at, "history": _history(order),
+            "updated_at": utcnow(), **_payment_values(order.payment)})
 
     async def set_payment(self, order_id: int, payment: Payment) -> None:
-        await self.conn.execute(update(orders).where(orders.c.id == order_id).values(
-            updated_at=utcnow(), **_payment_values(payment)))
+        await self.conn.execute(_UPDATE_ORDER, {"b_id": order_id, "updated_at": utcnow(),
+                                                **_payment_values(payment)})
 
     async def first_time(self, provider: str, event_id: str, *, now: datetime) -> bool:
         result = await self.conn.execute(insert_ignoring_duplicates(self.backend, payment_events).values(

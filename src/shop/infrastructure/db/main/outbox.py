@@ -31,6 +31,7 @@ from shop.infrastructure.db.main.tables import outbox
 from shop.infrastructure.db.types import utcnow
 from shop.services.outbox import OutboxJob, short_error
 
+_INSERT = insert(outbox)  # built once: building a statement costs more CPU than sending it
 _COLUMNS = (outbox.c.id, outbox.c.kind, outbox.c.payload, outbox.c.attempts)
 
 
@@ -47,8 +48,8 @@ def _job(row: Any, *, attempts: int, until: datetime, token: str) -> OutboxJob:
 async def enqueue(conn: AsyncConnection, kind: str, payload: Mapping[str, Any], *, now: datetime,
                   available_at: datetime | None = None) -> int:
     """Insert one job on `conn`, in whatever transaction `conn` is in; returns its id."""
-    result = await conn.execute(insert(outbox).values(
-        kind=kind, payload=dict(payload), created_at=now, available_at=available_at or now, attempts=0))
+    result = await conn.execute(_INSERT, {"kind": kind, "payload": dict(payload), "created_at": now,
+                                          "available_at": available_at or now, "attempts": 0})
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
