@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shop.domain.cart import Cart, CartLine, CartStatus
 from shop.domain.discounts import Voucher, VoucherKind
 from shop.domain.errors import Conflict
+from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.tables import cart_lines, carts, vouchers
 from shop.infrastructure.db.money_columns import from_minor, to_minor
@@ -28,15 +29,28 @@ def _cart(row: Any, lines: Sequence[Any]) -> Cart:
 _CART = select(carts).where(carts.c.id == bindparam("cart_id"))
 _CART_LOCKED = _CART.with_for_update()
 _LINES = select(cart_lines).where(cart_lines.c.cart_id == bindparam("cart_id")).order_by(cart_lines.c.position)
+# the cart and its lines in one round trip (a cart without lines is one row whose line columns are NULL)
+_JOINED = (select(carts, cart_lines.c.id.label("line_id"), cart_lines.c.sku, cart_lines.c.quantity)
+           .select_from(carts.outerjoin(cart_lines, cart_lines.c.cart_id == carts.c.id))
+           .where(carts.c.id == bindparam("cart_id")).order_by(cart_lines.c.position))
+# PostgreSQL locks only the cart's row of the join; MariaDB would also lock index gaps around the lines
+# (REPEATABLE READ), so there the cart is locked alone and its lines read after
+_JOINED_LOCKED_PG = _JOINED.with_for_update(of=carts)
 _SET_STATUS = update(carts).where(carts.c.id == bindparam("b_id"))
 
 
 async def load_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) -> Cart | None:
     key = {"cart_id": cart_id}
-    row = (await conn.execute(_CART_LOCKED if lock else _CART, key)).first()
-    if row is None:
+    if lock and conn.dialect.name != "postgresql":
+        row = (await conn.execute(_CART_LOCKED, key)).first()
+        return _cart(row, (await conn.execute(_LINES, key)).all()) if row is not None else None
+    rows = (await conn.execute(_JOINED_LOCKED_PG if lock else _JOINED, key)).all()
+    if not rows:
         return None
-    return _cart(row, (await conn.execute(_LINES, key)).all())
+    first = rows[0]
+    return Cart(id=first.id, customer_id=first.customer_id, created_at=first.created_at,
+                updated_at=first.updated_at, discount_code=first.discount_code, status=CartStatus(first.status),
+                lines=[CartLine(row.line_id, row.sku, row.quantity) for row in rows if row.line_id is not None])
 
 
 async def store_cart(conn: AsyncConnection, cart: Cart) -> None:
@@ -60,8 +74,8 @@ class CartRows:
 
     async def set_status(self, cart: Cart) -> None:
         """Store only a changed status (ordered, open again): the lines are as they were."""
-        await self._conn.execute(_SET_STATUS, {"b_id": cart.id, "status": cart.status.value,
-                                               "updated_at": cart.updated_at})
+        await WRITES.execute(self._conn, _SET_STATUS, {"b_id": cart.id, "status": cart.status.value,
+                                                       "updated_at": cart.updated_at})
 
     async def get(self, cart_id: str) -> Cart | None:
         return await load_cart(self._conn, cart_id)

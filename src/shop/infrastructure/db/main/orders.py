@@ -24,6 +24,7 @@ from shop.domain.discounts import Voucher, VoucherNotApplicable
 from shop.domain.errors import Conflict, OutOfStock
 from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, order_number
 from shop.domain.pricing import Address, Totals
+from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.carts import CartRows, load_cart
 from shop.infrastructure.db.main.outbox import OutboxTransaction
@@ -132,8 +133,7 @@ class SqlCommerceUnit:
         statement = _STOCK[what]
         now = utcnow()
         for sku, units in quantities:
-            result = await self.conn.execute(statement, {"b_sku": sku, "b_n": units, "b_now": now})
-            if result.rowcount == 1:
+            if await WRITES.execute(self.conn, statement, {"b_sku": sku, "b_n": units, "b_now": now}) == 1:
                 continue
             if what == "reserve":
                 level = (await self.conn.execute(_AVAILABLE, {"b_sku": sku})).scalar()
@@ -197,11 +197,10 @@ class SqlCommerceUnit:
             "reservation_expires_at": order.reservation_expires_at, "access_key_hash": access_key_hash,
             "history": _history(order), "created_at": order.created_at, "updated_at": now,
         }
-        result = await self.conn.execute(_INSERT_ORDER, values)
-        order_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        order_id = await WRITES.inserted_id(self.conn, _INSERT_ORDER, values)
         number = order_number(order_id)
-        await self.conn.execute(_UPDATE_ORDER, {"b_id": order_id, "number": number})
-        await self.conn.execute(_INSERT_LINES, [
+        await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "number": number})
+        await WRITES.many(self.conn, _INSERT_LINES, [
             {"order_id": order_id, "position": n, "sku": line.sku, "name": line.name[:420],
              "product_slug": line.product_slug, "unit_price": to_minor(line.unit_price), "quantity": line.quantity,
              "weight_grams": line.weight_grams} for n, line in enumerate(order.lines)])
@@ -215,13 +214,13 @@ class SqlCommerceUnit:
         return OrderStatus(status) if status is not None else None
 
     async def update_order(self, order_id: int, order: Order) -> None:
-        await self.conn.execute(_UPDATE_ORDER, {
+        await WRITES.execute(self.conn, _UPDATE_ORDER, {
             "b_id": order_id, "status": order.status.value, "cart_id": order.cart_id, "tracking": order.tracking,
             "reservation_expires_at": order.reservation_expires_at, "history": _history(order),
             "updated_at": utcnow(), **_payment_values(order.payment)})
 
     async def set_payment(self, order_id: int, payment: Payment) -> None:
-        await self.conn.execute(_UPDATE_ORDER, {"b_id": order_id, "updated_at": utcnow(),
+        await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "updated_at": utcnow(),
                                                 **_payment_values(payment)})
 
     async def first_time(self, provider: str, event_id: str, *, now: datetime) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.tables import outbox
 from shop.infrastructure.db.types import utcnow
@@ -48,9 +49,8 @@ def _job(row: Any, *, attempts: int, until: datetime, token: str) -> OutboxJob:
 async def enqueue(conn: AsyncConnection, kind: str, payload: Mapping[str, Any], *, now: datetime,
                   available_at: datetime | None = None) -> int:
     """Insert one job on `conn`, in whatever transaction `conn` is in; returns its id."""
-    result = await conn.execute(_INSERT, {"kind": kind, "payload": dict(payload), "created_at": now,
-                                          "available_at": available_at or now, "attempts": 0})
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return await WRITES.inserted_id(conn, _INSERT, {"kind": kind, "payload": dict(payload), "created_at": now,
+                                                    "available_at": available_at or now, "attempts": 0})
 
 
 class OutboxTransaction:
