@@ -47,6 +47,11 @@ class DriverWrites:
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[UpdateBase, _Compiled]] = {}
         self._returning: dict[int, tuple[Insert, UpdateBase]] = {}
 
+    @property
+    def compiled(self) -> int:
+        """How many statement shapes went to a driver (0 where SQLAlchemy ran them all)."""
+        return len(self._compiled)
+
     def _compile(self, conn: AsyncConnection, statement: UpdateBase, names: Sequence[str]) -> _Compiled:
         key = (id(statement), tuple(names))
         found = self._compiled.get(key)

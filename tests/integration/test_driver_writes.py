@@ -1,0 +1,70 @@
+"""Writes sent on the driver's connection (PostgreSQL) behave exactly as SQLAlchemy's would: inside the caller's
+transaction, with the same conversions, the values bound in the statement itself, and the same row counts; on
+the other databases, and outside a transaction, they go through SQLAlchemy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import bindparam, insert, select, update
+
+from shop.infrastructure.db.driver_sql import DriverWrites
+from shop.infrastructure.db.engines import Databases
+from shop.infrastructure.db.main.tables import outbox, stock_levels
+
+AT = datetime(2026, 12, 6, 1, 30, tzinfo=UTC)
+_s = stock_levels.c
+TAKE = update(stock_levels).where(_s.sku == bindparam("b_sku"), _s.on_hand >= 2).values(
+    on_hand=_s.on_hand - bindparam("b_n"), updated_at=bindparam("b_now"))
+ADD = insert(stock_levels)
+JOB = insert(outbox)
+
+
+async def test_writes_land_in_the_callers_transaction_with_sqlalchemys_conversions(backend: str,
+                                                                                  databases: Databases) -> None:
+    main = databases.store("main")
+    writes = DriverWrites()
+    async with main.write() as conn:
+        await conn.execute(select(1))  # the transaction has begun on the database
+        await writes.many(conn, ADD, [{"sku": "DW-A", "on_hand": 5, "reserved": 0, "updated_at": AT},
+                                      {"sku": "DW-B", "on_hand": 1, "reserved": 0, "updated_at": AT}])
+        later = AT + timedelta(hours=1)
+        assert await writes.execute(conn, TAKE, {"b_sku": "DW-A", "b_n": 3, "b_now": later}) == 1
+        # the guard's own bound value (on_hand >= 2) is applied: DW-B has 1
+        assert await writes.execute(conn, TAKE, {"b_sku": "DW-B", "b_n": 1, "b_now": later}) == 0
+        job = await writes.inserted_id(conn, JOB, {"kind": "test", "payload": {"skus": ["DW-A"], "n": 1},
+                                                   "created_at": AT, "available_at": AT, "attempts": 0})
+        assert job > 0
+        second = await writes.inserted_id(conn, JOB, {"kind": "test", "payload": {}, "created_at": AT,
+                                                      "available_at": AT, "attempts": 0})
+        assert second > job
+    async with main.read() as conn:
+        rows = {r.sku: r for r in (await conn.execute(select(stock_levels).where(_s.sku.in_(["DW-A", "DW-B"]))))}
+        payload = (await conn.execute(select(outbox.c.payload, outbox.c.created_at)
+                                      .where(outbox.c.id == job))).one()
+    assert (rows["DW-A"].on_hand, rows["DW-A"].updated_at) == (2, AT + timedelta(hours=1))
+    assert (rows["DW-B"].on_hand, rows["DW-B"].updated_at) == (1, AT)
+    assert payload.payload == {"skus": ["DW-A"], "n": 1}
+    assert payload.created_at == AT
+    # on PostgreSQL the statements after the transaction began went to asyncpg itself (ADD, TAKE, JOB RETURNING)
+    assert writes.compiled == (3 if backend == "postgresql" else 0)
+
+
+async def test_a_rolled_back_transaction_takes_its_driver_writes_with_it(databases: Databases) -> None:
+    main = databases.store("main")
+    writes = DriverWrites()
+    async with main.write() as conn:
+        await writes.many(conn, ADD, [{"sku": "DW-R", "on_hand": 5, "reserved": 0, "updated_at": AT}])
+
+    class Undo(Exception):
+        pass
+
+    try:
+        async with main.write() as conn:
+            await conn.execute(select(1))
+            assert await writes.execute(conn, TAKE, {"b_sku": "DW-R", "b_n": 4, "b_now": AT}) == 1
+            raise Undo
+    except Undo:
+        pass
+    async with main.read() as conn:
+        assert (await conn.execute(select(_s.on_hand).where(_s.sku == "DW-R"))).scalar_one() == 5
