@@ -218,12 +218,12 @@ class Commerce:
     def __init__(self, settings: Settings, databases: Databases, *, catalog: SqlCatalog | None = None) -> None:
         main = databases.store("main")
         catalog = catalog or build_catalog(settings, databases)
-        units, carts, vouchers = SqlMainUnitOfWork(main), SqlCarts(main), SqlVouchers(main)
+        units, carts, vouchers = SqlMainUnitOfWork(main, catalog=catalog), SqlCarts(main), SqlVouchers(main)
         gateways = build_gateways(settings)
         self.carts = CartService(carts=carts, vouchers=vouchers, catalog=catalog, stock=SqlStock(main),
                                  currency=settings.currency)
         self.checkout = CheckoutService(
-            units=units, carts=carts, vouchers=vouchers, catalog=catalog, gateway=next(iter(gateways.values())),
+            units=units, gateway=next(iter(gateways.values())),
             pricing=build_pricing(settings), templates=JinjaMailTemplates(shop_name=settings.shop_name),
             public_url=settings.public_url, reservation=timedelta(minutes=settings.reservation_minutes),
             events=CommerceMetrics() if settings.metrics else None)

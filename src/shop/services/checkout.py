@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from shop.domain.cart import Cart, CartClosed, CartStatus
+from shop.domain.cart import CartClosed, CartStatus
 from shop.domain.discounts import Voucher, VoucherNotApplicable, normalize_code
 from shop.domain.errors import Conflict, DomainError, InvalidValue, NotFound
 from shop.domain.messages import Email
@@ -25,10 +25,9 @@ from shop.domain.users import normalize_email
 from shop.services.cart import priced_lines
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_events import CommerceEvents, NoEvents
-from shop.services.commerce_ports import CartRepository, CommerceUnit, MainUnitOfWork, VoucherRepository
+from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork
 from shop.services.email_delivery import MailTemplates, queue_email
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
-from shop.services.ports import CatalogReader
 
 STOCK_CHANGED = "stock"
 
@@ -111,15 +110,11 @@ class Pricing:
 
 
 class CheckoutService:
-    def __init__(self, *, units: MainUnitOfWork, carts: CartRepository, vouchers: VoucherRepository,
-                 catalog: CatalogReader, gateway: PaymentGateway, pricing: Pricing, templates: MailTemplates,
+    def __init__(self, *, units: MainUnitOfWork, gateway: PaymentGateway, pricing: Pricing, templates: MailTemplates,
                  public_url: str, reservation: timedelta = timedelta(minutes=15), clock: Clock = utc_now,
                  events: CommerceEvents | None = None) -> None:
         self._units = units
         self.events: CommerceEvents = events if events is not None else NoEvents()
-        self._carts = carts
-        self._vouchers = vouchers
-        self._catalog = catalog
         self._gateway = gateway
         self.pricing = pricing
         self._templates = templates
@@ -127,55 +122,53 @@ class CheckoutService:
         self._reservation = reservation
         self._clock = clock
 
-    async def _voucher(self, code: str | None, goods: Money) -> tuple[Voucher | None, Money]:
+    async def _voucher(self, unit: CommerceUnit, code: str | None, goods: Money) -> tuple[Voucher | None, Money]:
         if code is None:
             return None, Money.zero(goods.currency)
         normalized = normalize_code(code, field="discount_code")
-        voucher = await self._vouchers.get(normalized)
+        voucher = await unit.voucher(normalized)
         if voucher is None:
             raise VoucherNotApplicable(normalized, "does not exist")
         voucher.check(goods, now=self._clock())
         return voucher, voucher.amount_off(goods)
 
     async def place_order(self, request: CheckoutRequest) -> PlacedOrder:
-        """Place an order for the cart and pay for it; raises PaymentDeclined if the card is refused."""
+        """Place an order for the cart and pay for it; raises PaymentDeclined if the card is refused.
+
+        The cart is locked first and priced as locked, all on the transaction's one connection (the catalogue
+        too, where it shares the main database): no second connection is held while the first waits, and what
+        is charged is exactly what was reserved."""
         token = check_token(request.payment_token)
         email, email_key = normalize_email(request.email)
-        cart = await self._carts.get(request.cart_id)
-        if cart is None or (cart.customer_id is not None and cart.customer_id != request.customer_id):
-            raise NotFound("cart", request.cart_id)
-        if cart.empty:
-            raise InvalidValue("cart_id", "the cart is empty")
-        offers = await self._catalog.offers([line.sku for line in cart.lines])
-        lines, gone = priced_lines(cart, offers)
-        if gone:
-            raise ItemsUnavailable([cart.line(line_id).sku for line_id in gone])
-        method = self.pricing.method(request.shipping_method, request.address)
-        goods = sum((line.total for line in lines), Money.zero(self.pricing.currency))
-        voucher, discount = await self._voucher(request.discount_code or cart.discount_code, goods)
-        totals = self.pricing.totals(lines, discount=discount, method=method, address=request.address)
-        now = self._clock()
         access_key = secrets.token_urlsafe(18)
-        order = Order(
-            number="", status=OrderStatus.PENDING, email=email, customer_id=request.customer_id,
-            lines=[OrderLine(sku=line.sku, name=line.name, product_slug=line.product_slug,
-                             unit_price=line.unit_price, quantity=line.quantity, weight_grams=line.weight_grams)
-                   for line in lines],
-            shipping_address=request.address, shipping_method=method.code, shipping_method_name=method.name,
-            totals=totals, payment=Payment(provider=self._gateway.name, status=PaymentStatus.PENDING,
-                                           amount=totals.total),
-            created_at=now, discount_code=voucher.code if voucher else None, cart_id=cart.id,
-            reservation_expires_at=now + self._reservation, history=[(OrderStatus.PENDING, now)])
-
         async with self._units.begin() as unit:
-            locked = await unit.lock_cart(cart.id)
-            if locked is None:
-                raise NotFound("cart", cart.id)
-            if locked.status is not CartStatus.OPEN:
-                raise CartClosed(cart.id, locked.status)
-            if cart_lines_changed(cart, locked):  # changed since it was priced: the shopper must look again
-                raise Conflict("the cart changed while checking out; review it and try again")
-            locked.close()
+            cart = await unit.lock_cart(request.cart_id)
+            if cart is None or (cart.customer_id is not None and cart.customer_id != request.customer_id):
+                raise NotFound("cart", request.cart_id)
+            if cart.empty:
+                raise InvalidValue("cart_id", "the cart is empty")
+            offers = await unit.offers([line.sku for line in cart.lines])
+            lines, gone = priced_lines(cart, offers)
+            if gone:
+                raise ItemsUnavailable([cart.line(line_id).sku for line_id in gone])
+            method = self.pricing.method(request.shipping_method, request.address)
+            goods = sum((line.total for line in lines), Money.zero(self.pricing.currency))
+            voucher, discount = await self._voucher(unit, request.discount_code or cart.discount_code, goods)
+            if cart.status is not CartStatus.OPEN:
+                raise CartClosed(cart.id, cart.status)
+            totals = self.pricing.totals(lines, discount=discount, method=method, address=request.address)
+            now = self._clock()
+            order = Order(
+                number="", status=OrderStatus.PENDING, email=email, customer_id=request.customer_id,
+                lines=[OrderLine(sku=line.sku, name=line.name, product_slug=line.product_slug,
+                                 unit_price=line.unit_price, quantity=line.quantity, weight_grams=line.weight_grams)
+                       for line in lines],
+                shipping_address=request.address, shipping_method=method.code, shipping_method_name=method.name,
+                totals=totals, payment=Payment(provider=self._gateway.name, status=PaymentStatus.PENDING,
+                                               amount=totals.total),
+                created_at=now, discount_code=voucher.code if voucher else None, cart_id=cart.id,
+                reservation_expires_at=now + self._reservation, history=[(OrderStatus.PENDING, now)])
+            cart.close()
             await unit.reserve(quantities(order.lines))
             await stock_changed(unit, order)
             order_id, number = await unit.add_order(order, access_key_hash=hash_access_key(access_key))
@@ -183,8 +176,8 @@ class CheckoutService:
             if voucher is not None:
                 await unit.redeem(voucher, customer_key=customer_key(request.customer_id, email_key),
                                   order_id=order_id)
-            locked.updated_at = now
-            await unit.set_cart_status(locked)
+            cart.updated_at = now
+            await unit.set_cart_status(cart)
 
         try:
             result = await self._gateway.charge(ChargeRequest(reference=order.number, amount=totals.total,
@@ -285,7 +278,3 @@ def order_view(order: Order) -> Mapping[str, object]:
         "tax": str(totals.tax), "total": str(totals.total), "prices_include_tax": totals.prices_include_tax,
         "address": order.shipping_address, "shipping_method": order.shipping_method_name,
     }
-
-
-def cart_lines_changed(before: Cart, after: Cart) -> bool:
-    return [(line.sku, line.quantity) for line in before.lines] != [(line.sku, line.quantity) for line in after.lines]

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from shop.domain.cart import Cart
-from shop.domain.catalog import Page
+from shop.domain.catalog import Offer, Page
 from shop.domain.discounts import Voucher
 from shop.domain.orders import Order, OrderStatus, Payment
 from shop.services.outbox import OutboxWriter
@@ -72,6 +72,16 @@ class CommerceUnit(Protocol):
 
     async def lock_cart(self, cart_id: str) -> Cart | None:
         """The cart, locked until the transaction ends, so two checkouts of one cart queue up."""
+        ...
+
+    async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        """The catalogue's offers for these SKUs (as `CatalogReader.offers`), read on this transaction's
+        connection when the catalogue shares the main database, so a unit never holds two connections of one
+        pool at once."""
+        ...
+
+    async def voucher(self, code: str) -> Voucher | None:
+        """The voucher with this (normalized) code, read inside this transaction."""
         ...
 
     async def reserve(self, quantities: Sequence[tuple[str, int]]) -> None:

@@ -19,14 +19,14 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.domain.cart import Cart
-from shop.domain.catalog import Page
+from shop.domain.catalog import Offer, Page
 from shop.domain.discounts import Voucher, VoucherNotApplicable
 from shop.domain.errors import Conflict, OutOfStock
 from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, order_number
 from shop.domain.pricing import Address, Totals
 from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
-from shop.infrastructure.db.main.carts import CartRows, load_cart
+from shop.infrastructure.db.main.carts import CartRows, load_cart, voucher_of
 from shop.infrastructure.db.main.outbox import OutboxTransaction
 from shop.infrastructure.db.main.tables import (
     order_lines,
@@ -37,7 +37,9 @@ from shop.infrastructure.db.main.tables import (
     vouchers,
 )
 from shop.infrastructure.db.money_columns import from_minor, to_minor
+from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.infrastructure.db.types import utcnow
+from shop.services.ports import CatalogReader
 
 _AMOUNTS = ("goods", "discount", "shipping", "tax", "total")
 
@@ -70,6 +72,7 @@ def _order(row: Any, lines: Sequence[Any]) -> Order:
 
 
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.position)
+_VOUCHER = select(vouchers).where(vouchers.c.code == bindparam("code"))
 _BY_NUMBER = select(orders).where(orders.c.number == bindparam("number"))
 _BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
 _STATUS_LOCKED = select(orders.c.status).where(orders.c.id == bindparam("order_id")).with_for_update()
@@ -117,9 +120,10 @@ _AVAILABLE = select(_s.on_hand - _s.reserved).where(_s.sku == bindparam("b_sku")
 class SqlCommerceUnit:
     """CommerceUnit on one open main-store transaction."""
 
-    def __init__(self, conn: AsyncConnection, backend: str) -> None:
+    def __init__(self, conn: AsyncConnection, backend: str, catalog: CatalogReader) -> None:
         self.conn = conn
         self.backend = backend
+        self._catalog = catalog
         self.carts = CartRows(conn)
         self.outbox = OutboxTransaction(conn, utcnow)
 
@@ -128,6 +132,16 @@ class SqlCommerceUnit:
 
     async def lock_cart(self, cart_id: str) -> Cart | None:
         return await load_cart(self.conn, cart_id, lock=True)
+
+    async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        catalog = self._catalog
+        if isinstance(catalog, SqlCatalog) and catalog.shares_pool_with(self.conn):
+            return await catalog.offers_on(self.conn, skus)
+        return await catalog.offers(skus)  # another database: its own pool, so no wait on ourselves
+
+    async def voucher(self, code: str) -> Voucher | None:
+        row = (await self.conn.execute(_VOUCHER, {"code": code})).first()
+        return voucher_of(row) if row is not None else None
 
     async def _stock(self, quantities: Sequence[tuple[str, int]], what: str) -> None:
         statement = _STOCK[what]
@@ -238,13 +252,14 @@ def _address(address: Address) -> dict[str, str]:
 class SqlMainUnitOfWork:
     """MainUnitOfWork: each `begin()` is one main-store transaction, committed unless the block raises."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, catalog: CatalogReader) -> None:
         self._store = store
+        self._catalog = catalog
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlCommerceUnit]:
         async with self._store.write() as conn:
-            yield SqlCommerceUnit(conn, self._store.backend)
+            yield SqlCommerceUnit(conn, self._store.backend, self._catalog)
 
 
 class SqlOrders:

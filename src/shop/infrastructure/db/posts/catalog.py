@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import match as mysql_match
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.domain.catalog import (
     Category,
@@ -184,21 +185,28 @@ class SqlCatalog:
         )
 
     async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        async with self._store.read() as conn:
+            return await self.offers_on(conn, skus)
+
+    def shares_pool_with(self, conn: AsyncConnection) -> bool:
+        """Whether `conn` comes from this catalogue's connection pool (the catalogue lives in its database)."""
+        return conn.engine.sync_engine.pool is self._store.engine.sync_engine.pool
+
+    async def offers_on(self, conn: AsyncConnection, skus: Sequence[str]) -> dict[str, Offer]:
+        """`offers`, read on a connection of the catalogue's database the caller holds (e.g. inside its
+        transaction), so the caller does not hold a second connection of the same pool while waiting."""
         wanted = list(dict.fromkeys(skus))
-        if not wanted:
-            return {}
         exact = set(wanted)
         found: dict[str, Offer] = {}
-        async with self._store.read() as conn:
-            for start in range(0, len(wanted), OFFERS_PER_QUERY):
-                rows = await conn.execute(_OFFERS, {"skus": wanted[start:start + OFFERS_PER_QUERY]})
-                for r in rows:
-                    if r.sku not in exact:  # MariaDB's collation ignores case and trailing spaces; SKUs do not
-                        continue
-                    found[r.sku] = Offer(
-                        sku=r.sku, product_slug=r.product_slug, product_title=r.product_title, variant_title=r.title,
-                        price=from_minor(r.price, r.currency), weight_grams=r.weight_grams,
-                        published=bool(r.published), options=r.options)
+        for start in range(0, len(wanted), OFFERS_PER_QUERY):
+            rows = await conn.execute(_OFFERS, {"skus": wanted[start:start + OFFERS_PER_QUERY]})
+            for r in rows:
+                if r.sku not in exact:  # MariaDB's collation ignores case and trailing spaces; SKUs do not
+                    continue
+                found[r.sku] = Offer(
+                    sku=r.sku, product_slug=r.product_slug, product_title=r.product_title, variant_title=r.title,
+                    price=from_minor(r.price, r.currency), weight_grams=r.weight_grams,
+                    published=bool(r.published), options=r.options)
         return found
 
     # ---- writing -----------------------------------------------------------------------------------------
