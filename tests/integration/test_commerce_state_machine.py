@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -37,7 +38,7 @@ from shop.domain.errors import DomainError, InvalidValue, OutOfStock
 from shop.domain.inventory import StockLevel
 from shop.domain.money import Money
 from shop.domain.orders import IllegalTransition, OrderStatus, PaymentStatus, check_transition
-from shop.domain.payments import EventKind
+from shop.domain.payments import ChargeRequest, ChargeResult, EventKind
 from shop.domain.pricing import Address
 from shop.infrastructure.db.engines import Databases, Store
 from shop.infrastructure.db.main.outbox import SqlOutbox
@@ -443,5 +444,42 @@ async def test_a_refund_made_at_the_gateway_puts_unshipped_goods_back_on_the_she
         stored = await read_store(shop.main)
         assert stored.status[order.number] is OrderStatus.REFUNDED
         assert stored.levels["SM-MUG"] == (STOCK["SM-MUG"], 0)  # paid, never shipped: back on the shelf
+    finally:
+        await shop.databases.dispose()
+
+
+async def test_a_charge_that_succeeds_after_the_order_was_canceled_does_not_pay_it(
+        backend: str, db_factory: DatabaseFactory) -> None:
+    """The checkout pays the order it just placed by a conditional update, without reading it back: if anything
+    moved the order on between placing and the gateway's answer (here staff cancel it mid-charge), the update
+    matches nothing and the order is read under lock instead — no stock is taken, no confirmation goes out."""
+    shop = await open_shop(asyncio.get_running_loop(), backend, db_factory)
+    try:
+        await shop.reset()
+        checkout = shop.commerce.checkout
+        real = checkout._gateway
+
+        class CanceledMidCharge:
+            name = real.name
+
+            async def charge(self, request: ChargeRequest) -> ChargeResult:
+                await shop.commerce.orders.cancel(request.reference)
+                return await real.charge(request)
+
+        checkout._gateway = CanceledMidCharge()  # type: ignore[assignment]
+        view, _ = await shop.commerce.carts.create(customer_id=None)
+        await shop.commerce.carts.add_item(view.cart.id, sku="SM-MUG", quantity=2, customer_id=None)
+        with pytest.raises(PaymentDeclined) as refused:
+            await checkout.place_order(CheckoutRequest(
+                cart_id=view.cart.id, email="shopper@example.com", address=ADDRESS, shipping_method="standard",
+                payment_token="tok_visa"))
+        number = refused.value.number
+        stored = await read_store(shop.main)
+        assert stored.status[number] is OrderStatus.CANCELED
+        assert stored.history[number] == [OrderStatus.PENDING, OrderStatus.CANCELED]
+        assert stored.levels["SM-MUG"] == (STOCK["SM-MUG"], 0)  # released by the cancel, never taken
+        async with shop.main.read() as conn:
+            mails = (await conn.execute(select(outbox.c.payload).where(outbox.c.kind == "email"))).scalars().all()
+        assert not [m for m in mails if number in str(m)]
     finally:
         await shop.databases.dispose()

@@ -195,48 +195,55 @@ class CheckoutService:
 
     async def record_charge(self, number: str, result: ChargeResult, *,
                             placed: tuple[int, Order] | None = None) -> Order:
-        """Apply what the gateway said about an order's payment. `placed`: the order as this process just
-        stored it; if it is still pending nothing in it has changed, so it is not read back."""
+        """Apply what the gateway said about an order's payment. `placed`: the order (and id) as this process
+        just stored it: a successful charge then pays it by one conditional update, without reading it back,
+        if it is still pending; otherwise (or if it is not) the order is read under lock as usual."""
         captured = declined = False
         async with self._units.begin() as unit:
-            if placed is not None and await unit.lock_status(placed[0]) is OrderStatus.PENDING:
-                found: tuple[int, Order] | None = placed
+            if placed is not None and result.status is ChargeStatus.SUCCEEDED and await self.mark_paid(
+                    unit, *placed, _charged(placed[1].payment, result, PaymentStatus.CAPTURED), if_pending=True):
+                order, captured = placed[1], True
             else:
                 found = await unit.lock_order(number)
-            if found is None:
-                raise NotFound("order", number)
-            order_id, order = found
-            if order.status is not OrderStatus.PENDING:
-                return order  # a webhook got here first
-            payment = replace(order.payment, reference=result.payment_ref or order.payment.reference,
-                              action_url=result.action_url, decline_reason=result.decline_reason)
-            if result.status is ChargeStatus.SUCCEEDED:
-                await self.mark_paid(unit, order_id, order, replace(payment, status=PaymentStatus.CAPTURED))
-                captured = True
-            elif result.status in (ChargeStatus.DECLINED, ChargeStatus.CANCELED):
-                await self.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
-                                         reopen_cart=True)
-                declined = True
-            else:
-                status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
-                    else PaymentStatus.PENDING
-                order.payment = replace(payment, status=status)
-                await unit.set_payment(order_id, order.payment)
+                if found is None:
+                    raise NotFound("order", number)
+                order_id, order = found
+                if order.status is not OrderStatus.PENDING:
+                    return order  # a webhook got here first
+                if result.status is ChargeStatus.SUCCEEDED:
+                    await self.mark_paid(unit, order_id, order,
+                                         _charged(order.payment, result, PaymentStatus.CAPTURED))
+                    captured = True
+                elif result.status in (ChargeStatus.DECLINED, ChargeStatus.CANCELED):
+                    await self.cancel_unpaid(unit, order_id, order,
+                                             _charged(order.payment, result, PaymentStatus.FAILED), reopen_cart=True)
+                    declined = True
+                else:
+                    status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
+                        else PaymentStatus.PENDING
+                    order.payment = _charged(order.payment, result, status)
+                    await unit.set_payment(order_id, order.payment)
         if captured:
             self.events.payment_captured(order)
         elif declined:
             self.events.payment_declined(order)
         return order
 
-    async def mark_paid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment) -> None:
-        """A pending order's money is captured: its reserved stock is sold and the confirmation goes out."""
+    async def mark_paid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment, *,
+                        if_pending: bool = False) -> bool:
+        """A pending order's money is captured: its reserved stock is sold and the confirmation goes out.
+
+        With `if_pending` the order was not read under lock: it is paid only if the store still has it pending
+        (checked by the update itself); False, with nothing stored, if not — `order` is then stale."""
         now = self._clock()
-        await unit.take(quantities(order.lines))
         order.payment = payment
         order.reservation_expires_at = None
         order.move_to(OrderStatus.PAID, at=now)
-        await unit.update_order(order_id, order)
+        if not await unit.update_order(order_id, order, only_if=OrderStatus.PENDING if if_pending else None):
+            return False
+        await unit.take(quantities(order.lines))
         await queue_email(unit.outbox, self.order_email("order-confirmation", order))
+        return True
 
     async def cancel_unpaid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment, *,
                             reopen_cart: bool = False) -> None:
@@ -259,6 +266,12 @@ class CheckoutService:
     def order_email(self, template: str, order: Order) -> Email:
         return self._templates.render(template, to=order.email, order=order_view(order),
                                       link=f"{self._public_url}/account/orders/{order.number}")
+
+
+def _charged(payment: Payment, result: ChargeResult, status: PaymentStatus) -> Payment:
+    """The order's payment as the gateway's answer leaves it."""
+    return replace(payment, status=status, reference=result.payment_ref or payment.reference,
+                   action_url=result.action_url, decline_reason=result.decline_reason)
 
 
 async def stock_changed(unit: CommerceUnit, order: Order) -> None:

@@ -117,12 +117,9 @@ class CommerceUnit(Protocol):
         """The order and its id, locked until the transaction ends."""
         ...
 
-    async def lock_status(self, order_id: int) -> OrderStatus | None:
-        """Lock the order until the transaction ends; its status, or None if there is no such order."""
-        ...
-
-    async def update_order(self, order_id: int, order: Order) -> None:
-        """Store the order's status, payment, tracking, reservation and history."""
+    async def update_order(self, order_id: int, order: Order, *, only_if: OrderStatus | None = None) -> bool:
+        """Store the order's status, payment, tracking, reservation and history; with `only_if`, only if the
+        stored order has that status (checked and written atomically). True if it was stored."""
         ...
 
     async def set_payment(self, order_id: int, payment: Payment) -> None: ...

@@ -75,12 +75,12 @@ _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id
 _VOUCHER = select(vouchers).where(vouchers.c.code == bindparam("code"))
 _BY_NUMBER = select(orders).where(orders.c.number == bindparam("number"))
 _BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
-_STATUS_LOCKED = select(orders.c.status).where(orders.c.id == bindparam("order_id")).with_for_update()
 # statements built once: building and hashing a statement costs more CPU than the round trip itself;
 # UPDATEs without .values() take their SET columns from the parameters they are given
 _INSERT_ORDER = insert(orders)
 _INSERT_LINES = insert(order_lines)
 _UPDATE_ORDER = update(orders).where(orders.c.id == bindparam("b_id"))
+_UPDATE_ORDER_IF = _UPDATE_ORDER.where(orders.c.status == bindparam("b_status"))
 
 
 async def _load(conn: AsyncConnection, number: str, *, lock: bool = False) -> tuple[int, Order] | None:
@@ -223,15 +223,13 @@ class SqlCommerceUnit:
     async def lock_order(self, number: str) -> tuple[int, Order] | None:
         return await _load(self.conn, number, lock=True)
 
-    async def lock_status(self, order_id: int) -> OrderStatus | None:
-        status = (await self.conn.execute(_STATUS_LOCKED, {"order_id": order_id})).scalar()
-        return OrderStatus(status) if status is not None else None
-
-    async def update_order(self, order_id: int, order: Order) -> None:
-        await WRITES.execute(self.conn, _UPDATE_ORDER, {
-            "b_id": order_id, "status": order.status.value, "cart_id": order.cart_id, "tracking": order.tracking,
-            "reservation_expires_at": order.reservation_expires_at, "history": _history(order),
-            "updated_at": utcnow(), **_payment_values(order.payment)})
+    async def update_order(self, order_id: int, order: Order, *, only_if: OrderStatus | None = None) -> bool:
+        values = {"b_id": order_id, "status": order.status.value, "cart_id": order.cart_id,
+                  "tracking": order.tracking, "reservation_expires_at": order.reservation_expires_at,
+                  "history": _history(order), "updated_at": utcnow(), **_payment_values(order.payment)}
+        if only_if is None:
+            return await WRITES.execute(self.conn, _UPDATE_ORDER, values) == 1
+        return await WRITES.execute(self.conn, _UPDATE_ORDER_IF, {**values, "b_status": only_if.value}) == 1
 
     async def set_payment(self, order_id: int, payment: Payment) -> None:
         await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "updated_at": utcnow(),
