@@ -169,8 +169,9 @@ class CheckoutService:
                 created_at=now, discount_code=voucher.code if voucher else None, cart_id=cart.id,
                 reservation_expires_at=now + self._reservation, history=[(OrderStatus.PENDING, now)])
             cart.close()
-            await unit.reserve(quantities(order.lines))
-            await stock_changed(unit, order)
+            sold_out = await unit.reserve(quantities(order.lines))
+            if sold_out:  # the in-stock flags change only when the last unit is held
+                await unit.outbox.add(STOCK_CHANGED, {"skus": sorted(sold_out)})
             order_id, number = await unit.add_order(order, access_key_hash=hash_access_key(access_key))
             order.number = number
             if voucher is not None:

@@ -83,6 +83,14 @@ class DriverWrites:
         status: str = await raw.execute(compiled.sql, *compiled.arguments(params))
         return int(status.rsplit(" ", 1)[-1])
 
+    async def returned(self, conn: AsyncConnection, statement: UpdateBase, params: Mapping[str, Any]) -> Any:
+        """Run a statement that RETURNs one column; its value in the first row, None if no row matched."""
+        raw = await self._driver(conn)
+        if raw is None:
+            return (await conn.execute(statement, dict(params))).scalar()
+        compiled = self._compile(conn, statement, list(params))
+        return await raw.fetchval(compiled.sql, *compiled.arguments(params))
+
     async def inserted_id(self, conn: AsyncConnection, statement: Insert, params: Mapping[str, Any]) -> int:
         """Run a one-row INSERT; the primary key it was given."""
         raw = await self._driver(conn)

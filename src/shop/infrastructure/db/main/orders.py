@@ -114,6 +114,7 @@ _STOCK = {
     "release": _stock_statement(_s.reserved >= _n, reserved=_s.reserved - _n),
     "restock": _stock_statement(_s.on_hand >= 0, on_hand=_s.on_hand + _n),
 }
+_RESERVE_RETURNING = _STOCK["reserve"].returning(_s.on_hand - _s.reserved)
 _AVAILABLE = select(_s.on_hand - _s.reserved).where(_s.sku == bindparam("b_sku"))
 
 
@@ -149,13 +150,27 @@ class SqlCommerceUnit:
         for sku, units in quantities:
             if await WRITES.execute(self.conn, statement, {"b_sku": sku, "b_n": units, "b_now": now}) == 1:
                 continue
-            if what == "reserve":
-                level = (await self.conn.execute(_AVAILABLE, {"b_sku": sku})).scalar()
-                raise OutOfStock(sku, requested=units, available=max(0, level or 0))
             raise Conflict(f"stock of {sku} does not hold the {units} units this order counts on ({what})")
 
-    async def reserve(self, quantities: Sequence[tuple[str, int]]) -> None:
-        await self._stock(quantities, "reserve")
+    async def reserve(self, quantities: Sequence[tuple[str, int]]) -> Sequence[str]:
+        # where UPDATE … RETURNING exists the reservation tells what is left; MariaDB's UPDATE cannot
+        returning = self.conn.dialect.update_returning
+        now = utcnow()
+        sold_out = []
+        for sku, units in quantities:
+            params = {"b_sku": sku, "b_n": units, "b_now": now}
+            if returning:
+                left = await WRITES.returned(self.conn, _RESERVE_RETURNING, params)
+                reserved = left is not None
+            else:
+                left = None
+                reserved = await WRITES.execute(self.conn, _STOCK["reserve"], params) == 1
+            if not reserved:
+                level = (await self.conn.execute(_AVAILABLE, {"b_sku": sku})).scalar()
+                raise OutOfStock(sku, requested=units, available=max(0, level or 0))
+            if left is None or left <= 0:
+                sold_out.append(sku)
+        return sold_out
 
     async def take(self, quantities: Sequence[tuple[str, int]]) -> None:
         await self._stock(quantities, "take")
