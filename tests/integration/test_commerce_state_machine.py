@@ -466,9 +466,17 @@ async def test_a_charge_that_succeeds_after_the_order_was_canceled_does_not_pay_
                 await shop.commerce.orders.cancel(request.reference)
                 return await real.charge(request)
 
+        # another order holds 2 mugs (its payment awaits 3-D Secure), so taking ours would not fail on its own:
+        # only the conditional update can tell that ours is no longer pending
+        other, _ = await shop.commerce.carts.create(customer_id=None)
+        await shop.commerce.carts.add_item(other.cart.id, sku="SM-MUG", quantity=2, customer_id=None)
+        held = (await checkout.place_order(CheckoutRequest(
+            cart_id=other.cart.id, email="other@example.com", address=ADDRESS, shipping_method="standard",
+            payment_token="tok_threeDSecure"))).order
+        assert held.status is OrderStatus.PENDING
         checkout._gateway = CanceledMidCharge()  # type: ignore[assignment]
         view, _ = await shop.commerce.carts.create(customer_id=None)
-        await shop.commerce.carts.add_item(view.cart.id, sku="SM-MUG", quantity=2, customer_id=None)
+        await shop.commerce.carts.add_item(view.cart.id, sku="SM-MUG", quantity=1, customer_id=None)
         with pytest.raises(PaymentDeclined) as refused:
             await checkout.place_order(CheckoutRequest(
                 cart_id=view.cart.id, email="shopper@example.com", address=ADDRESS, shipping_method="standard",
@@ -477,7 +485,7 @@ async def test_a_charge_that_succeeds_after_the_order_was_canceled_does_not_pay_
         stored = await read_store(shop.main)
         assert stored.status[number] is OrderStatus.CANCELED
         assert stored.history[number] == [OrderStatus.PENDING, OrderStatus.CANCELED]
-        assert stored.levels["SM-MUG"] == (STOCK["SM-MUG"], 0)  # released by the cancel, never taken
+        assert stored.levels["SM-MUG"] == (STOCK["SM-MUG"], 2)  # ours released by the cancel, never taken
         async with shop.main.read() as conn:
             mails = (await conn.execute(select(outbox.c.payload).where(outbox.c.kind == "email"))).scalars().all()
         assert not [m for m in mails if number in str(m)]

@@ -117,6 +117,9 @@ class Order:
         self.history.append((wanted, at))
 
 
+ORDER_NUMBER_BASE = 100000
+
+
 def order_number(serial: int, *, prefix: str = "") -> str:
     """A number a person can read out on the phone: the prefix and at least six digits, e.g. 100042."""
-    return f"{prefix}{100000 + serial}"
+    return f"{prefix}{ORDER_NUMBER_BASE + serial}"

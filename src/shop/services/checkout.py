@@ -41,6 +41,10 @@ class PaymentDeclined(DomainError):
         self.reason = reason
 
 
+class _MovedOn(Exception):
+    """The order just placed is no longer pending: undo the transaction that assumed it was."""
+
+
 class ItemsUnavailable(Conflict):
     def __init__(self, skus: Sequence[str]) -> None:
         super().__init__(f"no longer for sale: {', '.join(skus)}; remove them from the cart")
@@ -197,33 +201,42 @@ class CheckoutService:
     async def record_charge(self, number: str, result: ChargeResult, *,
                             placed: tuple[int, Order] | None = None) -> Order:
         """Apply what the gateway said about an order's payment. `placed`: the order (and id) as this process
-        just stored it: a successful charge then pays it by one conditional update, without reading it back,
-        if it is still pending; otherwise (or if it is not) the order is read under lock as usual."""
+        just stored it: a successful charge then pays it without reading it back, by an update conditional on
+        its status still being pending; if something moved it on meanwhile, that transaction is undone and the
+        order is read under lock as usual."""
+        if placed is not None and result.status is ChargeStatus.SUCCEEDED:
+            order_id, order = placed
+            try:
+                async with self._units.begin() as unit:
+                    if not await self.mark_paid(unit, order_id, order,
+                                                _charged(order.payment, result, PaymentStatus.CAPTURED),
+                                                if_pending=True):
+                        raise _MovedOn  # undoes the stock taken
+            except (_MovedOn, Conflict):  # Conflict: its reservation is gone too, so the stock was not there
+                pass
+            else:
+                self.events.payment_captured(order)
+                return order
         captured = declined = False
         async with self._units.begin() as unit:
-            if placed is not None and result.status is ChargeStatus.SUCCEEDED and await self.mark_paid(
-                    unit, *placed, _charged(placed[1].payment, result, PaymentStatus.CAPTURED), if_pending=True):
-                order, captured = placed[1], True
+            found = await unit.lock_order(number)
+            if found is None:
+                raise NotFound("order", number)
+            order_id, order = found
+            if order.status is not OrderStatus.PENDING:
+                return order  # a webhook got here first
+            if result.status is ChargeStatus.SUCCEEDED:
+                await self.mark_paid(unit, order_id, order, _charged(order.payment, result, PaymentStatus.CAPTURED))
+                captured = True
+            elif result.status in (ChargeStatus.DECLINED, ChargeStatus.CANCELED):
+                await self.cancel_unpaid(unit, order_id, order, _charged(order.payment, result, PaymentStatus.FAILED),
+                                         reopen_cart=True)
+                declined = True
             else:
-                found = await unit.lock_order(number)
-                if found is None:
-                    raise NotFound("order", number)
-                order_id, order = found
-                if order.status is not OrderStatus.PENDING:
-                    return order  # a webhook got here first
-                if result.status is ChargeStatus.SUCCEEDED:
-                    await self.mark_paid(unit, order_id, order,
-                                         _charged(order.payment, result, PaymentStatus.CAPTURED))
-                    captured = True
-                elif result.status in (ChargeStatus.DECLINED, ChargeStatus.CANCELED):
-                    await self.cancel_unpaid(unit, order_id, order,
-                                             _charged(order.payment, result, PaymentStatus.FAILED), reopen_cart=True)
-                    declined = True
-                else:
-                    status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
-                        else PaymentStatus.PENDING
-                    order.payment = _charged(order.payment, result, status)
-                    await unit.set_payment(order_id, order.payment)
+                status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
+                    else PaymentStatus.PENDING
+                order.payment = _charged(order.payment, result, status)
+                await unit.set_payment(order_id, order.payment)
         if captured:
             self.events.payment_captured(order)
         elif declined:
@@ -235,14 +248,15 @@ class CheckoutService:
         """A pending order's money is captured: its reserved stock is sold and the confirmation goes out.
 
         With `if_pending` the order was not read under lock: it is paid only if the store still has it pending
-        (checked by the update itself); False, with nothing stored, if not — `order` is then stale."""
+        (checked by the update itself). If not, False — `order` is then stale and the caller must undo the
+        transaction (the stock was taken first, in the order every transaction locks rows: stock, then order)."""
         now = self._clock()
+        await unit.take(quantities(order.lines))
         order.payment = payment
         order.reservation_expires_at = None
         order.move_to(OrderStatus.PAID, at=now)
         if not await unit.update_order(order_id, order, only_if=OrderStatus.PENDING if if_pending else None):
             return False
-        await unit.take(quantities(order.lines))
         await queue_email(unit.outbox, self.order_email("order-confirmation", order))
         return True
 

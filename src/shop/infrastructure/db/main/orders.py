@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import String, and_, bindparam, cast, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,7 +22,7 @@ from shop.domain.cart import Cart
 from shop.domain.catalog import Offer, Page
 from shop.domain.discounts import Voucher, VoucherNotApplicable
 from shop.domain.errors import Conflict, OutOfStock
-from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, order_number
+from shop.domain.orders import ORDER_NUMBER_BASE, Order, OrderLine, OrderStatus, Payment, PaymentStatus, order_number
 from shop.domain.pricing import Address, Totals
 from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
@@ -80,6 +80,15 @@ _BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
 _INSERT_ORDER = insert(orders)
 _INSERT_LINES = insert(order_lines)
 _UPDATE_ORDER = update(orders).where(orders.c.id == bindparam("b_id"))
+# PostgreSQL: take the id from the table's sequence and write the number made from it (as `order_number`
+# makes it) in the same INSERT, instead of a placeholder number and an UPDATE once the id is known
+_NEW_ID = select(literal_column("nextval(pg_get_serial_sequence('orders', 'id'))").label("id")).cte("new_order")
+_GIVEN = [column for column in orders.c if column.name not in ("id", "number")]
+_INSERT_NUMBERED_PG = insert(orders).from_select(
+    ["id", "number", *[column.name for column in _GIVEN]],
+    select(_NEW_ID.c.id, cast(_NEW_ID.c.id + ORDER_NUMBER_BASE, String),
+           *[bindparam(column.name, type_=column.type) for column in _GIVEN]),
+).returning(orders.c.id)
 _UPDATE_ORDER_IF = _UPDATE_ORDER.where(orders.c.status == bindparam("b_status"))
 
 
@@ -226,9 +235,14 @@ class SqlCommerceUnit:
             "reservation_expires_at": order.reservation_expires_at, "access_key_hash": access_key_hash,
             "history": _history(order), "created_at": order.created_at, "updated_at": now,
         }
-        order_id = await WRITES.inserted_id(self.conn, _INSERT_ORDER, values)
-        number = order_number(order_id)
-        await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "number": number})
+        if self.backend == "postgresql":  # the number is made from the new id inside the INSERT itself
+            del values["number"]
+            order_id = int(await WRITES.returned(self.conn, _INSERT_NUMBERED_PG, values))
+            number = order_number(order_id)
+        else:
+            order_id = await WRITES.inserted_id(self.conn, _INSERT_ORDER, values)
+            number = order_number(order_id)
+            await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "number": number})
         await WRITES.many(self.conn, _INSERT_LINES, [
             {"order_id": order_id, "position": n, "sku": line.sku, "name": line.name[:420],
              "product_slug": line.product_slug, "unit_price": to_minor(line.unit_price), "quantity": line.quantity,
