@@ -41,10 +41,6 @@ class PaymentDeclined(DomainError):
         self.reason = reason
 
 
-class _MovedOn(Exception):
-    """The order just placed is no longer pending: undo the transaction that assumed it was."""
-
-
 class ItemsUnavailable(Conflict):
     def __init__(self, skus: Sequence[str]) -> None:
         super().__init__(f"no longer for sale: {', '.join(skus)}; remove them from the cart")
@@ -173,9 +169,6 @@ class CheckoutService:
                 created_at=now, discount_code=voucher.code if voucher else None, cart_id=cart.id,
                 reservation_expires_at=now + self._reservation, history=[(OrderStatus.PENDING, now)])
             cart.close()
-            sold_out = await unit.reserve(quantities(order.lines))
-            if sold_out:  # the in-stock flags change only when the last unit is held
-                await unit.outbox.add(STOCK_CHANGED, {"skus": sorted(sold_out)})
             order_id, number = await unit.add_order(order, access_key_hash=hash_access_key(access_key))
             order.number = number
             if voucher is not None:
@@ -183,6 +176,12 @@ class CheckoutService:
                                   order_id=order_id)
             cart.updated_at = now
             await unit.set_cart_status(cart)
+            # stock last: its rows are the ones every checkout wants, so they are held only for the reservation
+            # and the commit. Rows are locked in one order everywhere — cart, order, voucher, stock — so none
+            # of these transactions can wait on each other in a circle.
+            sold_out = await unit.reserve(quantities(order.lines))
+            if sold_out:  # the in-stock flags change only when the last unit is held
+                await unit.outbox.add(STOCK_CHANGED, {"skus": sorted(sold_out)})
 
         try:
             result = await self._gateway.charge(ChargeRequest(reference=order.number, amount=totals.total,
@@ -202,19 +201,14 @@ class CheckoutService:
                             placed: tuple[int, Order] | None = None) -> Order:
         """Apply what the gateway said about an order's payment. `placed`: the order (and id) as this process
         just stored it: a successful charge then pays it without reading it back, by an update conditional on
-        its status still being pending; if something moved it on meanwhile, that transaction is undone and the
-        order is read under lock as usual."""
+        its status still being pending; if something moved it on meanwhile, the order is read under lock as
+        usual."""
         if placed is not None and result.status is ChargeStatus.SUCCEEDED:
             order_id, order = placed
-            try:
-                async with self._units.begin() as unit:
-                    if not await self.mark_paid(unit, order_id, order,
-                                                _charged(order.payment, result, PaymentStatus.CAPTURED),
-                                                if_pending=True):
-                        raise _MovedOn  # undoes the stock taken
-            except (_MovedOn, Conflict):  # Conflict: its reservation is gone too, so the stock was not there
-                pass
-            else:
+            async with self._units.begin() as unit:
+                paid = await self.mark_paid(unit, order_id, order,
+                                            _charged(order.payment, result, PaymentStatus.CAPTURED), if_pending=True)
+            if paid:
                 self.events.payment_captured(order)
                 return order
         captured = declined = False
@@ -248,24 +242,25 @@ class CheckoutService:
         """A pending order's money is captured: its reserved stock is sold and the confirmation goes out.
 
         With `if_pending` the order was not read under lock: it is paid only if the store still has it pending
-        (checked by the update itself). If not, False — `order` is then stale and the caller must undo the
-        transaction (the stock was taken first, in the order every transaction locks rows: stock, then order)."""
-        now = self._clock()
-        await unit.take(quantities(order.lines))
+        (checked by the update itself); if not, False with nothing changed, and `order` is stale. The mail is
+        rendered before any row is touched and the stock comes last, so the stock rows are held briefly."""
         order.payment = payment
         order.reservation_expires_at = None
-        order.move_to(OrderStatus.PAID, at=now)
+        order.move_to(OrderStatus.PAID, at=self._clock())
+        confirmation = self.order_email("order-confirmation", order)
         if not await unit.update_order(order_id, order, only_if=OrderStatus.PENDING if if_pending else None):
             return False
-        await queue_email(unit.outbox, self.order_email("order-confirmation", order))
+        await queue_email(unit.outbox, confirmation)
+        await unit.take(quantities(order.lines))
         return True
 
     async def cancel_unpaid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment, *,
                             reopen_cart: bool = False) -> None:
-        """A pending order will not be paid: its stock and voucher go back."""
+        """A pending order will not be paid: its voucher and stock go back (in that order, as checkout
+        takes them: voucher rows before stock rows)."""
+        await unit.give_back(order_id)
         await unit.release(quantities(order.lines))
         await stock_changed(unit, order)
-        await unit.give_back(order_id)
         order.payment = payment
         order.reservation_expires_at = None
         order.move_to(OrderStatus.CANCELED, at=self._clock())
