@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from shop.runtime.gunicorn_conf import forget_dead_processes
-from shop.services.request_log import RequestLogRetention, RequestLogWriter, RequestRecord
+from shop.services.request_log import FILE_SLICE, RequestLogRetention, RequestLogWriter, RequestRecord
 
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -89,6 +89,36 @@ async def test_records_go_to_the_file_and_the_store_in_batches() -> None:
     await log.store_due()
     assert file.lines == [f"req-{n}" for n in range(25)]
     assert store.batches == [10, 10, 5] and len(store.rows) == 25 and log.waiting == 0 and log.stored == 25
+
+
+async def test_a_big_backlog_is_filed_in_slices_so_requests_run_in_between() -> None:
+    store, file, clock = FakeStore(), FakeFile(), Clock()
+    log = writer(store, file, clock, capacity=5000, batch_size=500)
+    total = FILE_SLICE * 5 + 7
+    for n in range(total):
+        assert log.submit(record(n))
+    slices: list[int] = []
+
+    class SlicedFile(FakeFile):
+        def append(self, records: Sequence[RequestRecord]) -> None:
+            slices.append(len(records))
+            super().append(records)
+
+    log._file = sliced = SlicedFile()
+    ran = 0
+
+    async def a_request() -> None:
+        nonlocal ran
+        while len(sliced.lines) < total:
+            ran += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(a_request())
+    await log._file_due()
+    await other
+    assert sliced.lines == [f"req-{n}" for n in range(total)]  # all of them, in order
+    assert slices == [FILE_SLICE] * 5 + [7]
+    assert ran >= 5  # the event loop ran other work between the slices
 
 
 async def test_while_the_store_is_down_records_wait_and_the_file_gets_them_at_once(
