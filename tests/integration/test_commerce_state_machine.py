@@ -489,5 +489,11 @@ async def test_a_charge_that_succeeds_after_the_order_was_canceled_does_not_pay_
         async with shop.main.read() as conn:
             mails = (await conn.execute(select(outbox.c.payload).where(outbox.c.kind == "email"))).scalars().all()
         assert not [m for m in mails if number in str(m)]
+        # the card was charged for it all the same: the money is recorded and goes back through the worker
+        assert stored.payment[number] is PaymentStatus.CAPTURED and number in stored.refund_jobs
+        await shop.jobs.run_once()
+        after = await read_store(shop.main)
+        assert after.payment[number] is PaymentStatus.REFUNDED and after.status[number] is OrderStatus.CANCELED
+        assert after.levels["SM-MUG"] == (STOCK["SM-MUG"], 2)
     finally:
         await shop.databases.dispose()

@@ -30,6 +30,7 @@ from shop.services.email_delivery import MailTemplates, queue_email
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
 
 STOCK_CHANGED = "stock"
+STRAY_REFUND = "refund"  # outbox job: money captured for an order already canceled goes back
 
 
 class PaymentDeclined(DomainError):
@@ -217,8 +218,15 @@ class CheckoutService:
             if found is None:
                 raise NotFound("order", number)
             order_id, order = found
-            if order.status is not OrderStatus.PENDING:
-                return order  # a webhook got here first
+            if order.status is not OrderStatus.PENDING:  # a webhook, staff or the expiry got here first
+                if result.status is ChargeStatus.SUCCEEDED and order.status is OrderStatus.CANCELED \
+                        and order.payment.status is not PaymentStatus.REFUNDED and result.payment_ref:
+                    # the card was charged for an order given up meanwhile: the worker gives the money back
+                    order.payment = _charged(order.payment, result, PaymentStatus.CAPTURED)
+                    await unit.set_payment(order_id, order.payment)
+                    await unit.outbox.add(STRAY_REFUND, {"order": number, "provider": self._gateway.name,
+                                                         "payment_ref": result.payment_ref})
+                return order
             if result.status is ChargeStatus.SUCCEEDED:
                 await self.mark_paid(unit, order_id, order, _charged(order.payment, result, PaymentStatus.CAPTURED))
                 captured = True

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shop.services.checkout import STOCK_CHANGED
+from shop.services.checkout import STOCK_CHANGED, STRAY_REFUND
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import InStockProjection
 from shop.services.orders import OrderService
@@ -15,7 +15,7 @@ from shop.services.outbox import Outbox, RetryPolicy, short_error
 from shop.services.ports import StockReader
 
 log = logging.getLogger(__name__)
-REFUND = "refund"
+REFUND = STRAY_REFUND
 
 
 @dataclass(slots=True)

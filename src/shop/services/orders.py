@@ -21,7 +21,7 @@ from shop.domain.orders import (
     check_transition,
 )
 from shop.domain.payments import ChargeResult, ChargeStatus, EventKind
-from shop.services.checkout import CheckoutService, hash_access_key, quantities, stock_changed
+from shop.services.checkout import STRAY_REFUND, CheckoutService, hash_access_key, quantities, stock_changed
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork, OrderReader
 from shop.services.email_delivery import queue_email
@@ -176,7 +176,7 @@ class OrderService:
                 # money arrived for an order already given up: it must go back (the worker refunds it)
                 order.payment = replace(payment, status=PaymentStatus.CAPTURED)
                 await unit.set_payment(order_id, order.payment)
-                await unit.outbox.add("refund", {"order": number, "provider": provider,
+                await unit.outbox.add(STRAY_REFUND, {"order": number, "provider": provider,
                                                  "payment_ref": event.payment_ref})
             elif event.kind is EventKind.PAYMENT_FAILED and order.status is OrderStatus.PENDING:
                 await self._checkout.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
