@@ -4,13 +4,22 @@ the other databases, and outside a transaction, they go through SQLAlchemy."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import bindparam, insert, select, update
 
+from shop.domain.errors import OutOfStock
+from shop.domain.inventory import StockLevel
 from shop.infrastructure.db.driver_sql import DriverWrites
 from shop.infrastructure.db.engines import Databases
+from shop.infrastructure.db.main.orders import SqlMainUnitOfWork
+from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.main.tables import outbox, stock_levels
+from shop.infrastructure.db.posts.catalog import SqlCatalog
 
 AT = datetime(2026, 12, 6, 1, 30, tzinfo=UTC)
 _s = stock_levels.c
@@ -68,3 +77,53 @@ async def test_a_rolled_back_transaction_takes_its_driver_writes_with_it(databas
         pass
     async with main.read() as conn:
         assert (await conn.execute(select(_s.on_hand).where(_s.sku == "DW-R"))).scalar_one() == 5
+
+
+async def test_reserving_and_taking_many_skus_at_once_never_deadlocks_and_counts_every_unit(
+        databases: Databases) -> None:
+    """60 transactions reserve (and half of them then take) overlapping sets of SKUs at the same time. On
+    PostgreSQL a set goes in one statement whose rows are locked in SKU order, as the one-row statements do:
+    no transaction may die of a deadlock (it would come back as StoreBusy), and every unit is counted."""
+    main = databases.store("main")
+    skus = [f"DW-M{n}" for n in range(5)]
+    await SqlStock(main).set_levels([StockLevel(sku, 1000) for sku in skus])
+    units = SqlMainUnitOfWork(main, catalog=SqlCatalog(databases.store("posts"), currency="EUR"))
+    rng = random.Random(7)
+    plans = [sorted(rng.sample(skus, rng.randint(2, 5))) for _ in range(60)]
+
+    async def one(n: int, wanted: list[str]) -> None:
+        async with units.begin() as unit:
+            await unit.conn.execute(select(1))
+            await unit.reserve([(sku, 1 + n % 3) for sku in wanted])
+            await asyncio.sleep(0)
+            if n % 2 == 0:
+                await unit.take([(sku, 1 + n % 3) for sku in wanted])
+
+    outcomes = await asyncio.gather(*(one(n, plan) for n, plan in enumerate(plans)), return_exceptions=True)
+    assert [o for o in outcomes if o is not None] == []
+    async with main.read() as conn:
+        levels = {r.sku: (r.on_hand, r.reserved) for r in await conn.execute(
+            select(stock_levels).where(_s.sku.in_(skus)))}
+    for sku in skus:
+        taken = sum(1 + n % 3 for n, plan in enumerate(plans) if sku in plan and n % 2 == 0)
+        held = sum(1 + n % 3 for n, plan in enumerate(plans) if sku in plan and n % 2 == 1)
+        assert levels[sku] == (1000 - taken, held), sku
+
+
+async def test_a_short_sku_among_many_holds_nothing_and_names_the_first_short_one(databases: Databases) -> None:
+    main = databases.store("main")
+    await SqlStock(main).set_levels([StockLevel("DW-S1", 5), StockLevel("DW-S2", 1), StockLevel("DW-S3", 0)])
+    units = SqlMainUnitOfWork(main, catalog=SqlCatalog(databases.store("posts"), currency="EUR"))
+
+    async def reserve(wanted: list[tuple[str, int]]) -> Sequence[str]:
+        async with units.begin() as unit:
+            await unit.conn.execute(select(1))
+            return await unit.reserve(wanted)
+
+    with pytest.raises(OutOfStock) as short:
+        await reserve([("DW-S1", 2), ("DW-S2", 2), ("DW-S3", 1)])
+    assert (short.value.sku, short.value.available) == ("DW-S2", 1)
+    assert sorted(await reserve([("DW-S1", 5), ("DW-S2", 1)])) == ["DW-S1", "DW-S2"]  # both sold out now
+    async with main.read() as conn:
+        levels = {r.sku: r.reserved for r in await conn.execute(select(stock_levels).where(_s.sku.like("DW-S%")))}
+    assert levels == {"DW-S1": 5, "DW-S2": 1, "DW-S3": 0}

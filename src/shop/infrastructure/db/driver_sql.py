@@ -91,6 +91,13 @@ class DriverWrites:
         compiled = self._compile(conn, statement, list(params))
         return await raw.fetchval(compiled.sql, *compiled.arguments(params))
 
+    async def fetch_sql(self, conn: AsyncConnection, sql: str, *args: Any) -> list[Any] | None:
+        """Rows of a PostgreSQL statement written for asyncpg (`$n` parameters), run in the caller's open
+        transaction; None where that cannot be (another database, no transaction yet): the caller then does
+        the same work its portable way."""
+        raw = await self._driver(conn)
+        return None if raw is None else list(await raw.fetch(sql, *args))
+
     async def inserted_id(self, conn: AsyncConnection, statement: Insert, params: Mapping[str, Any]) -> int:
         """Run a one-row INSERT; the primary key it was given."""
         raw = await self._driver(conn)
