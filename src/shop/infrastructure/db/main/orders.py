@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from sqlalchemy import String, and_, bindparam, cast, delete, func, insert, literal_column, select, update
+from sqlalchemy import ARRAY, String, and_, bindparam, cast, delete, func, insert, literal_column, select, true, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -84,11 +84,20 @@ _UPDATE_ORDER = update(orders).where(orders.c.id == bindparam("b_id"))
 # makes it) in the same INSERT, instead of a placeholder number and an UPDATE once the id is known
 _NEW_ID = select(literal_column("nextval(pg_get_serial_sequence('orders', 'id'))").label("id")).cte("new_order")
 _GIVEN = [column for column in orders.c if column.name not in ("id", "number")]
-_INSERT_NUMBERED_PG = insert(orders).from_select(
+_PLACED = insert(orders).from_select(
     ["id", "number", *[column.name for column in _GIVEN]],
     select(_NEW_ID.c.id, cast(_NEW_ID.c.id + ORDER_NUMBER_BASE, String),
            *[bindparam(column.name, type_=column.type) for column in _GIVEN]),
-).returning(orders.c.id)
+).returning(orders.c.id).cte("placed")
+# … and its lines in the same statement, one array per column (`line_sku` = [sku of line 0, of line 1, …])
+_LINE_COLUMNS = ("position", "sku", "name", "product_slug", "unit_price", "quantity", "weight_grams")
+_LINES_GIVEN = func.unnest(*[bindparam(f"line_{name}", type_=ARRAY(order_lines.c[name].type))
+                             for name in _LINE_COLUMNS]).table_valued(*_LINE_COLUMNS).render_derived(name="given")
+_INSERT_ORDER_AND_LINES_PG = insert(order_lines).from_select(
+    ["order_id", *_LINE_COLUMNS],
+    select(_PLACED.c.id, *[_LINES_GIVEN.c[name] for name in _LINE_COLUMNS]).select_from(
+        _PLACED.join(_LINES_GIVEN, true())),
+).add_cte(_PLACED).returning(order_lines.c.order_id)
 _UPDATE_ORDER_IF = _UPDATE_ORDER.where(orders.c.status == bindparam("b_status"))
 
 
@@ -280,18 +289,18 @@ class SqlCommerceUnit:
             "reservation_expires_at": order.reservation_expires_at, "access_key_hash": access_key_hash,
             "history": _history(order), "created_at": order.created_at, "updated_at": now,
         }
-        if self.backend == "postgresql":  # the number is made from the new id inside the INSERT itself
+        lines = [{"position": n, "sku": line.sku, "name": line.name[:420], "product_slug": line.product_slug,
+                  "unit_price": to_minor(line.unit_price), "quantity": line.quantity,
+                  "weight_grams": line.weight_grams} for n, line in enumerate(order.lines)]
+        if self.backend == "postgresql" and lines:  # the order, its number and its lines in one statement
             del values["number"]
-            order_id = int(await WRITES.returned(self.conn, _INSERT_NUMBERED_PG, values))
-            number = order_number(order_id)
-        else:
-            order_id = await WRITES.inserted_id(self.conn, _INSERT_ORDER, values)
-            number = order_number(order_id)
-            await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "number": number})
-        await WRITES.many(self.conn, _INSERT_LINES, [
-            {"order_id": order_id, "position": n, "sku": line.sku, "name": line.name[:420],
-             "product_slug": line.product_slug, "unit_price": to_minor(line.unit_price), "quantity": line.quantity,
-             "weight_grams": line.weight_grams} for n, line in enumerate(order.lines)])
+            columns = {f"line_{name}": [line[name] for line in lines] for name in _LINE_COLUMNS}
+            order_id = int(await WRITES.returned(self.conn, _INSERT_ORDER_AND_LINES_PG, values | columns))
+            return order_id, order_number(order_id)
+        order_id = await WRITES.inserted_id(self.conn, _INSERT_ORDER, values)
+        number = order_number(order_id)
+        await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "number": number})
+        await WRITES.many(self.conn, _INSERT_LINES, [{"order_id": order_id, **line} for line in lines])
         return order_id, number
 
     async def lock_order(self, number: str) -> tuple[int, Order] | None:
