@@ -178,8 +178,9 @@ class CheckoutService:
             cart.updated_at = now
             await unit.set_cart_status(cart)
             # stock last: its rows are the ones every checkout wants, so they are held only for the reservation
-            # and the commit. Rows are locked in one order everywhere — cart, order, voucher, stock — so none
-            # of these transactions can wait on each other in a circle.
+            # and the commit. Orders, vouchers and stock are locked in that order everywhere (a declined
+            # order's cart is reopened after its stock, but a checkout never waits for stock while holding a
+            # cart that is not open), so these transactions cannot wait on each other in a circle.
             sold_out = await unit.reserve(quantities(order.lines))
             if sold_out:  # the in-stock flags change only when the last unit is held
                 await unit.outbox.add(STOCK_CHANGED, {"skus": sorted(sold_out)})
