@@ -32,7 +32,9 @@ async def _executemany(conn: AsyncConnection, statement: Any, table: Table, rows
     columns = list(rows[0])
     compiled = statement.compile(dialect=conn.dialect, column_keys=columns)
     order = compiled.positiontup or columns
-    convert = [table.c[name].type.bind_processor(conn.dialect) for name in order]
+    # the dialect's own processors (as SQLAlchemy applies them): e.g. SQLite's DATETIME formats datetimes itself,
+    # where the generic type's processor would hand them to sqlite3's deprecated default adapter
+    convert = [table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in order]
     records = [tuple(c(row[name]) if c else row[name] for name, c in zip(order, convert, strict=True)) for row in rows]
     await conn.exec_driver_sql(compiled.string, records)
 
