@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -27,17 +28,23 @@ _COLUMNS = tuple(c.name for c in request_log.columns)
 _LIMITS = {"method": 16, "path": 1024, "route": 255, "client_ip": 45, "user_agent": 512, "user_id": 64, "pool": 32}
 
 
-def _row(record: RequestRecord) -> dict[str, Any]:
-    row = {"id": record.id, "at": record.at, "method": record.method, "path": record.path, "route": record.route,
-           "query": record.query, "status": record.status, "duration_ms": record.duration_ms,
-           "bytes_in": record.bytes_in, "bytes_out": record.bytes_out, "client_ip": record.client_ip,
-           "user_agent": record.user_agent, "user_id": record.user_id, "worker_pid": record.worker_pid,
-           "pool": record.pool, "details": record.details}
-    for column, limit in _LIMITS.items():
-        value = row[column]
+_FIELDS = attrgetter(*_COLUMNS)  # a record's fields are named as the table's columns
+_CUTS = tuple((n, _LIMITS[c]) for n, c in enumerate(_COLUMNS) if c in _LIMITS)
+_DETAILS = _COLUMNS.index("details")
+
+
+def _values(record: RequestRecord) -> list[Any]:
+    """The record's values in `_COLUMNS` order, over-long texts cut (built per record on a hot path: no dict)."""
+    values = list(_FIELDS(record))
+    for n, limit in _CUTS:
+        value = values[n]
         if isinstance(value, str) and len(value) > limit:
-            row[column] = value[:limit]
-    return row
+            values[n] = value[:limit]
+    return values
+
+
+def _row(record: RequestRecord) -> dict[str, Any]:
+    return dict(zip(_COLUMNS, _values(record), strict=True))
 
 
 class SqlRequestLogStore:
@@ -50,13 +57,12 @@ class SqlRequestLogStore:
     async def add(self, records: Sequence[RequestRecord]) -> int:
         if not records:
             return 0
-        rows = [_row(r) for r in records]
         try:
             async with self._store.write() as conn:
                 if self._copy:
-                    await self._copy_in(conn, rows)
+                    await self._copy_in(conn, records)
                 else:
-                    await conn.execute(insert(request_log), rows)
+                    await conn.execute(insert(request_log), [_row(r) for r in records])
             return 0
         except (IntegrityError, DataError):
             pass
@@ -64,20 +70,23 @@ class SqlRequestLogStore:
             if type(exc).__module__ != "asyncpg.exceptions" or not _is_bad_row(exc):
                 raise
         rejected = 0
-        for row in rows:
+        for record in records:
             try:
                 async with self._store.write() as conn:
-                    await conn.execute(insert(request_log).values(row))
+                    await conn.execute(insert(request_log).values(_row(record)))
             except (IntegrityError, DataError):
                 rejected += 1
         return rejected
 
     @staticmethod
-    async def _copy_in(conn: Any, rows: list[dict[str, Any]]) -> None:
+    async def _copy_in(conn: Any, records: Sequence[RequestRecord]) -> None:
         raw = (await conn.get_raw_connection()).driver_connection
-        records = [tuple(orjson.dumps(row[c]).decode() if c == "details" else row[c] for c in _COLUMNS)
-                   for row in rows]
-        await raw.copy_records_to_table("request_log", records=records, columns=list(_COLUMNS))
+        rows = []
+        for record in records:
+            values = _values(record)
+            values[_DETAILS] = orjson.dumps(values[_DETAILS]).decode()
+            rows.append(tuple(values))
+        await raw.copy_records_to_table("request_log", records=rows, columns=list(_COLUMNS))
 
     async def purge(self, *, before: datetime) -> int:
         async with self._store.write() as conn:
