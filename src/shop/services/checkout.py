@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -183,7 +183,7 @@ class CheckoutService:
             # cart that is not open), so these transactions cannot wait on each other in a circle.
             sold_out = await unit.reserve(quantities(order.lines))
             if sold_out:  # the in-stock flags change only when the last unit is held
-                await unit.outbox.add(STOCK_CHANGED, {"skus": sorted(sold_out)})
+                await stock_changed(unit, sold_out)
 
         try:
             result = await self._gateway.charge(ChargeRequest(reference=order.number, amount=totals.total,
@@ -220,13 +220,10 @@ class CheckoutService:
                 raise NotFound("order", number)
             order_id, order = found
             if order.status is not OrderStatus.PENDING:  # a webhook, staff or the expiry got here first
-                if result.status is ChargeStatus.SUCCEEDED and order.status is OrderStatus.CANCELED \
-                        and order.payment.status is not PaymentStatus.REFUNDED and result.payment_ref:
-                    # the card was charged for an order given up meanwhile: the worker gives the money back
-                    order.payment = _charged(order.payment, result, PaymentStatus.CAPTURED)
-                    await unit.set_payment(order_id, order.payment)
-                    await unit.outbox.add(STRAY_REFUND, {"order": number, "provider": self._gateway.name,
-                                                         "payment_ref": result.payment_ref})
+                if result.status is ChargeStatus.SUCCEEDED and result.payment_ref:
+                    await self.refund_if_canceled(unit, order_id, order,
+                                                  _charged(order.payment, result, PaymentStatus.CAPTURED),
+                                                  provider=self._gateway.name, payment_ref=result.payment_ref)
                 return order
             if result.status is ChargeStatus.SUCCEEDED:
                 await self.mark_paid(unit, order_id, order, _charged(order.payment, result, PaymentStatus.CAPTURED))
@@ -263,13 +260,24 @@ class CheckoutService:
         await unit.take(quantities(order.lines))
         return True
 
+    async def refund_if_canceled(self, unit: CommerceUnit, order_id: int, order: Order, captured: Payment, *,
+                                 provider: str, payment_ref: str) -> bool:
+        """Money was captured for this order (`captured`): if it had been canceled (and not refunded), record
+        the capture and have the worker give the money back. False, with nothing changed, for any other order."""
+        if order.status is not OrderStatus.CANCELED or order.payment.status is PaymentStatus.REFUNDED:
+            return False
+        order.payment = captured
+        await unit.set_payment(order_id, order.payment)
+        await unit.outbox.add(STRAY_REFUND, {"order": order.number, "provider": provider, "payment_ref": payment_ref})
+        return True
+
     async def cancel_unpaid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment, *,
                             reopen_cart: bool = False) -> None:
         """A pending order will not be paid: its voucher and stock go back (in that order, as checkout
         takes them: voucher rows before stock rows)."""
         await unit.give_back(order_id)
         await unit.release(quantities(order.lines))
-        await stock_changed(unit, order)
+        await stock_changed(unit, (line.sku for line in order.lines))
         order.payment = payment
         order.reservation_expires_at = None
         order.move_to(OrderStatus.CANCELED, at=self._clock())
@@ -293,9 +301,9 @@ def _charged(payment: Payment, result: ChargeResult, status: PaymentStatus) -> P
                    action_url=result.action_url, decline_reason=result.decline_reason)
 
 
-async def stock_changed(unit: CommerceUnit, order: Order) -> None:
+async def stock_changed(unit: CommerceUnit, skus: Iterable[str]) -> None:
     """Tell the worker that what can be bought of these SKUs changed (the catalogue's in-stock flags follow)."""
-    await unit.outbox.add(STOCK_CHANGED, {"skus": sorted({line.sku for line in order.lines})})
+    await unit.outbox.add(STOCK_CHANGED, {"skus": sorted(set(skus))})
 
 
 def order_view(order: Order) -> Mapping[str, object]:

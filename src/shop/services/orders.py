@@ -21,7 +21,7 @@ from shop.domain.orders import (
     check_transition,
 )
 from shop.domain.payments import ChargeResult, ChargeStatus, EventKind
-from shop.services.checkout import STRAY_REFUND, CheckoutService, hash_access_key, quantities, stock_changed
+from shop.services.checkout import CheckoutService, hash_access_key, quantities, stock_changed
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork, OrderReader
 from shop.services.email_delivery import queue_email
@@ -105,7 +105,7 @@ class OrderService:
             else:
                 check_transition(number, order.status, OrderStatus.CANCELED)
                 await unit.restock(quantities(order.lines))
-                await stock_changed(unit, order)
+                await stock_changed(unit, (line.sku for line in order.lines))
                 order.payment = replace(order.payment, status=PaymentStatus.REFUNDED)
                 order.move_to(OrderStatus.CANCELED, at=self._clock())
                 await unit.update_order(order_id, order)
@@ -127,7 +127,7 @@ class OrderService:
         """The money went back: goods not yet handed to the carrier go back on the shelf."""
         if order.status in GOODS_IN_HAND:
             await unit.restock(quantities(order.lines))
-            await stock_changed(unit, order)
+            await stock_changed(unit, (line.sku for line in order.lines))
         order.payment = replace(payment, status=PaymentStatus.REFUNDED)
         order.move_to(OrderStatus.REFUNDED, at=self._clock())
         await unit.update_order(order_id, order)
@@ -171,13 +171,12 @@ class OrderService:
             if event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.PENDING:
                 await self._checkout.mark_paid(unit, order_id, order, replace(payment, status=PaymentStatus.CAPTURED))
                 captured = True
-            elif event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.CANCELED \
-                    and order.payment.status is not PaymentStatus.REFUNDED:
-                # money arrived for an order already given up: it must go back (the worker refunds it)
-                order.payment = replace(payment, status=PaymentStatus.CAPTURED)
-                await unit.set_payment(order_id, order.payment)
-                await unit.outbox.add(STRAY_REFUND, {"order": number, "provider": provider,
-                                                 "payment_ref": event.payment_ref})
+            elif event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.CANCELED:
+                # money arrived for an order already given up: it goes back (the worker refunds it)
+                if not await self._checkout.refund_if_canceled(unit, order_id, order,
+                                                               replace(payment, status=PaymentStatus.CAPTURED),
+                                                               provider=provider, payment_ref=event.payment_ref):
+                    return WebhookOutcome(applied=False, order=number)  # refunded already
             elif event.kind is EventKind.PAYMENT_FAILED and order.status is OrderStatus.PENDING:
                 await self._checkout.cancel_unpaid(unit, order_id, order, replace(payment, status=PaymentStatus.FAILED),
                                                    reopen_cart=True)

@@ -20,10 +20,9 @@ from shop.infrastructure.db.main.tables import cart_lines, carts, vouchers
 from shop.infrastructure.db.money_columns import from_minor, to_minor
 
 
-def _cart(row: Any, lines: Sequence[Any]) -> Cart:
+def _cart(row: Any, lines: list[CartLine]) -> Cart:
     return Cart(id=row.id, customer_id=row.customer_id, created_at=row.created_at, updated_at=row.updated_at,
-                lines=[CartLine(line.id, line.sku, line.quantity) for line in lines],
-                discount_code=row.discount_code, status=CartStatus(row.status))
+                lines=lines, discount_code=row.discount_code, status=CartStatus(row.status))
 
 
 _CART = select(carts).where(carts.c.id == bindparam("cart_id"))
@@ -43,14 +42,13 @@ async def load_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) 
     key = {"cart_id": cart_id}
     if lock and conn.dialect.name != "postgresql":
         row = (await conn.execute(_CART_LOCKED, key)).first()
-        return _cart(row, (await conn.execute(_LINES, key)).all()) if row is not None else None
+        if row is None:
+            return None
+        return _cart(row, [CartLine(line.id, line.sku, line.quantity) for line in await conn.execute(_LINES, key)])
     rows = (await conn.execute(_JOINED_LOCKED_PG if lock else _JOINED, key)).all()
     if not rows:
         return None
-    first = rows[0]
-    return Cart(id=first.id, customer_id=first.customer_id, created_at=first.created_at,
-                updated_at=first.updated_at, discount_code=first.discount_code, status=CartStatus(first.status),
-                lines=[CartLine(row.line_id, row.sku, row.quantity) for row in rows if row.line_id is not None])
+    return _cart(rows[0], [CartLine(row.line_id, row.sku, row.quantity) for row in rows if row.line_id is not None])
 
 
 async def store_cart(conn: AsyncConnection, cart: Cart) -> None:
@@ -120,6 +118,14 @@ def voucher_of(row: Any) -> Voucher:
                    per_customer_limit=row.per_customer_limit, times_used=row.times_used, active=bool(row.active))
 
 
+_VOUCHER = select(vouchers).where(vouchers.c.code == bindparam("code"))
+
+
+async def load_voucher(conn: AsyncConnection, code: str) -> Voucher | None:
+    row = (await conn.execute(_VOUCHER, {"code": code})).first()
+    return voucher_of(row) if row is not None else None
+
+
 class SqlVouchers:
     """VoucherRepository over the main store."""
 
@@ -128,8 +134,7 @@ class SqlVouchers:
 
     async def get(self, code: str) -> Voucher | None:
         async with self._store.read() as conn:
-            row = (await conn.execute(select(vouchers).where(vouchers.c.code == code))).first()
-        return voucher_of(row) if row is not None else None
+            return await load_voucher(conn, code)
 
     async def all(self) -> Sequence[Voucher]:
         async with self._store.read() as conn:

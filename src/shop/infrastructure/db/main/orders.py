@@ -26,7 +26,7 @@ from shop.domain.orders import ORDER_NUMBER_BASE, Order, OrderLine, OrderStatus,
 from shop.domain.pricing import Address, Totals
 from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
-from shop.infrastructure.db.main.carts import CartRows, load_cart, voucher_of
+from shop.infrastructure.db.main.carts import CartRows, load_cart, load_voucher
 from shop.infrastructure.db.main.outbox import OutboxTransaction
 from shop.infrastructure.db.main.tables import (
     order_lines,
@@ -39,7 +39,6 @@ from shop.infrastructure.db.main.tables import (
 from shop.infrastructure.db.money_columns import from_minor, to_minor
 from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.infrastructure.db.types import utcnow
-from shop.services.ports import CatalogReader
 
 _AMOUNTS = ("goods", "discount", "shipping", "tax", "total")
 
@@ -72,7 +71,6 @@ def _order(row: Any, lines: Sequence[Any]) -> Order:
 
 
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.position)
-_VOUCHER = select(vouchers).where(vouchers.c.code == bindparam("code"))
 _BY_NUMBER = select(orders).where(orders.c.number == bindparam("number"))
 _BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
 # statements built once: building and hashing a statement costs more CPU than the round trip itself;
@@ -165,7 +163,7 @@ async def _pg_many(conn: AsyncConnection, sql: str, quantities: Sequence[tuple[s
 class SqlCommerceUnit:
     """CommerceUnit on one open main-store transaction."""
 
-    def __init__(self, conn: AsyncConnection, backend: str, catalog: CatalogReader) -> None:
+    def __init__(self, conn: AsyncConnection, backend: str, catalog: SqlCatalog) -> None:
         self.conn = conn
         self.backend = backend
         self._catalog = catalog
@@ -179,14 +177,12 @@ class SqlCommerceUnit:
         return await load_cart(self.conn, cart_id, lock=True)
 
     async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
-        catalog = self._catalog
-        if isinstance(catalog, SqlCatalog) and catalog.shares_pool_with(self.conn):
-            return await catalog.offers_on(self.conn, skus)
-        return await catalog.offers(skus)  # another database: its own pool, so no wait on ourselves
+        if self._catalog.shares_pool_with(self.conn):
+            return await self._catalog.offers_on(self.conn, skus)
+        return await self._catalog.offers(skus)  # another database: its own pool, so no wait on ourselves
 
     async def voucher(self, code: str) -> Voucher | None:
-        row = (await self.conn.execute(_VOUCHER, {"code": code})).first()
-        return voucher_of(row) if row is not None else None
+        return await load_voucher(self.conn, code)
 
     async def _stock(self, quantities: Sequence[tuple[str, int]], what: str) -> None:
         statement = _STOCK[what]
@@ -333,7 +329,7 @@ def _address(address: Address) -> dict[str, str]:
 class SqlMainUnitOfWork:
     """MainUnitOfWork: each `begin()` is one main-store transaction, committed unless the block raises."""
 
-    def __init__(self, store: Store, *, catalog: CatalogReader) -> None:
+    def __init__(self, store: Store, *, catalog: SqlCatalog) -> None:
         self._store = store
         self._catalog = catalog
 
