@@ -4,6 +4,7 @@ across two gunicorn workers."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,6 +118,12 @@ def two_workers(demo_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, 
                                            "SHOP_RUN_DIR": str(tmp_path / "run"), "SHOP_RESPONSE_CACHE": "false"},
                                 "--workers", "2")
     try:
+        # /readyz answers once one worker serves; the other may still be importing the app (and has already made
+        # its metric files) — wait until both have posted a heartbeat, i.e. both run the app
+        deadline = time.monotonic() + 60
+        while len(list((tmp_path / "run" / "workers").glob("*.json"))) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.1)
         yield base, tmp_path
     finally:
         stop_serve(process)
