@@ -17,12 +17,21 @@ async def test_a_second_anonymous_read_is_a_hit_with_the_same_body(cached_client
     second = await cached_client.get("/api/v1/products", params={"limit": 3})
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
     assert first.content == second.content and first.headers["etag"] == second.headers["etag"]
+    # the entry keeps the security headers as first sent: a hit carries them without passing that middleware
+    for answer in (first, second):
+        assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["referrer-policy"]
+        assert "strict-transport-security" not in answer.headers  # plain http
+    secure = await cached_client.get("https://test/api/v1/products", params={"limit": 3})
+    assert secure.headers["x-cache"] == "miss"  # an https read is its own entry: it carries HSTS
+    assert secure.headers["strict-transport-security"].startswith("max-age=")
 
 
 async def test_an_etag_gets_a_304_without_a_body(cached_client: httpx.AsyncClient) -> None:
     etag = (await cached_client.get("/api/v1/categories")).headers["etag"]
     again = await cached_client.get("/api/v1/categories", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert again.headers["x-content-type-options"] == "nosniff" and again.headers["cache-control"] == "no-cache"
+    assert "content-type" not in again.headers and "content-length" not in again.headers
     other = await cached_client.get("/api/v1/categories", headers={"If-None-Match": '"stale"'})
     assert other.status_code == 200 and other.content
 

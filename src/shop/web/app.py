@@ -1,5 +1,5 @@
-"""create_app(): the FastAPI application, with the response cache in front of it and the request log around
-both."""
+"""create_app(): the FastAPI application behind its security headers, the response cache in front of both, and the
+request log around everything."""
 
 from __future__ import annotations
 
@@ -74,13 +74,13 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     if settings.metrics:
         app.include_router(metrics.router)
 
-    inner: ASGIApp = app
+    outer: ASGIApp = SecurityHeaders(app, csp=csp)
     if settings.response_cache and settings.response_cache_entries > 0:
-        cache = ResponseCache(app, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries)
+        # outside the security headers: an entry keeps the headers as they were sent, so a hit adds none
+        cache = ResponseCache(outer, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries)
         services.catalog_version.subscribe(cache.clear)
         app.state.response_cache = cache
-        inner = cache
-    outer: ASGIApp = SecurityHeaders(inner, csp=csp)
+        outer = cache
     if settings.cors_origins:
         # outside the response cache, which does not vary by Origin
         outer = CORSMiddleware(outer, **spa_site.cors_middleware_kwargs(settings.cors_origins))

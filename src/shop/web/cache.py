@@ -19,6 +19,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _PRIVATE = (b"authorization", b"cookie")
 _CACHE_CONTROL = (b"cache-control", b"no-cache")
+_BODY_HEADERS = (b"content-length", b"content-type", b"content-encoding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class ResponseCache:
         self.app = app
         self._prefixes = prefixes
         self._max = max_entries
-        self._entries: dict[tuple[str, bytes], _Entry] = {}
+        self._entries: dict[tuple[str, bytes, bool], _Entry] = {}
         self._generation = 0
         self.hits = 0
         self.misses = 0
@@ -58,7 +59,7 @@ class ResponseCache:
                 return
             if name == b"if-none-match":
                 if_none_match = value
-        key = (scope["path"], scope["query_string"])
+        key = (scope["path"], scope["query_string"], scope.get("scheme") == "https")  # HSTS goes to https only
         entry = self._entries.get(key)
         if entry is not None:
             self.hits += 1
@@ -77,7 +78,7 @@ class ResponseCache:
         await send({"type": "http.response.start", "status": 200, "headers": headers or entry.headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
 
-    async def _fill(self, key: tuple[str, bytes], scope: Scope, receive: Receive, send: Send,
+    async def _fill(self, key: tuple[str, bytes, bool], scope: Scope, receive: Receive, send: Send,
                     if_none_match: bytes | None) -> None:
         generation = self._generation
         start: Message | None = None
@@ -100,8 +101,10 @@ class ResponseCache:
             etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
             headers = [(k, v) for k, v in start["headers"] if k not in (b"etag", b"cache-control")]
             headers += [(b"etag", etag), _CACHE_CONTROL]
+            # a 304 carries what the 200 would have, but nothing about a body it does not have
+            not_modified = [(k, v) for k, v in headers if k not in _BODY_HEADERS]
             entry = _Entry(headers=[*headers, (b"x-cache", b"hit")], body=body, etag=etag,
-                           not_modified=[(b"etag", etag), _CACHE_CONTROL, (b"x-cache", b"hit")])
+                           not_modified=[*not_modified, (b"x-cache", b"hit")])
             if generation == self._generation and scope["method"] == "GET":
                 if len(self._entries) >= self._max:
                     self._entries.pop(next(iter(self._entries)))
