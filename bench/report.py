@@ -35,6 +35,12 @@ class Run:
     wrk_report: str = ""
     server: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, Any] = field(default_factory=dict)  # bench.cpu.CpuMeter's account of the measured run
+    # with several rounds: `result`, `wrk_report` and `cpu` are the median round's; each round's figures, and
+    # the medians the verdicts use (the ratio to the bare app measured in the same round)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    ratio_median: float | None = None
+    p99_median_ms: float | None = None
+    errors_total: int | None = None
 
     @property
     def key(self) -> str:
@@ -68,9 +74,17 @@ def baseline_rps(runs: list[Run]) -> float | None:
 
 
 def ratio(run: Run, baseline: float | None) -> float | None:
+    if run.ratio_median is not None:
+        return run.ratio_median
     if run.result is None or baseline is None:
         return None
     return run.result.requests_per_sec / baseline
+
+
+def p99_ms(run: Run) -> float | None:
+    if run.p99_median_ms is not None:
+        return run.p99_median_ms
+    return run.result.p99_ms if run.result else None
 
 
 def verdicts(runs: list[Run]) -> list[Verdict]:
@@ -86,9 +100,10 @@ def verdicts(runs: list[Run]) -> list[Verdict]:
         floor = RATIO_FLOORS[run.response_cache]
         share = ratio(run, baseline)
         found.append(Verdict(run.key, "ratio", share, floor, share is not None and share >= floor))
-        p99 = run.result.p99_ms if run.result else None
+        p99 = p99_ms(run)
         found.append(Verdict(run.key, "p99_ms", p99, P99_LIMIT_MS, p99 is not None and p99 < P99_LIMIT_MS))
-        errors = float(run.result.errors) if run.result else None
+        errors = float(run.errors_total if run.errors_total is not None else run.result.errors) \
+            if run.result else None
         found.append(Verdict(run.key, "errors", errors, 0, errors == 0))
     return found
 
@@ -110,7 +125,10 @@ def table(runs: list[Run], found: list[Verdict]) -> Table:
     by_run: dict[str, dict[str, Verdict]] = {}
     for check in found:
         by_run.setdefault(check.run, {})[check.check] = check
-    grid = Table(title="catalogue benchmark: wrk -t2 -c32, 2 workers", title_justify="left")
+    rounds = max((len(run.rounds) for run in runs), default=0)
+    title = "catalogue benchmark: wrk -t2 -c32, 2 workers" + (
+        f"; median of {rounds} interleaved rounds (ratio: median, lowest-highest; p99: median)" if rounds > 1 else "")
+    grid = Table(title=title, title_justify="left")
     for name in ("target", "cache", "req/s", "p50 ms", "p99 ms", "ratio", "non-2xx", "sock err", "other CPU"):
         grid.add_column(name, justify="left" if name in ("target", "cache") else "right")
     grid.add_column("floor")
@@ -129,8 +147,12 @@ def table(runs: list[Run], found: list[Verdict]) -> Table:
             grid.add_row(run.label, cache, "-", "-", "-", "-", "-", "-", "-", floor,
                          verdict + f" [red]{run.error or 'not run'}[/]")
             continue
+        shown = "-" if share is None else f"{share:.2f}"
+        if share is not None and len(run.rounds) > 1:
+            ratios = [r["ratio_to_bare"] for r in run.rounds if r.get("ratio_to_bare") is not None]
+            shown += f" ({min(ratios):.2f}-{max(ratios):.2f})" if ratios else ""
         grid.add_row(run.label, cache, f"{result.requests_per_sec:,.0f}", _ms(result.p50_ms),
-                     _ms(result.p99_ms), "-" if share is None else f"{share:.2f}", str(result.non_2xx),
+                     _ms(p99_ms(run)), shown, str(result.non_2xx),
                      str(result.socket_error_total), _share(run.cpu.get("share", {}).get("other")), floor,
                      verdict)
     return grid
@@ -207,6 +229,10 @@ def run_dict(run: Run, baseline: float | None) -> dict[str, Any]:
         out["socket_error_total"] = run.result.socket_error_total
     share = ratio(run, baseline)
     out["ratio_to_bare"] = None if share is None else round(share, 4)
+    if run.rounds:
+        out["rounds"] = run.rounds
+        out["p99_median_ms"] = run.p99_median_ms
+        out["errors_total"] = run.errors_total
     out["server"] = run.server
     out["cpu"] = run.cpu
     out["wrk_report"] = run.wrk_report

@@ -56,9 +56,11 @@ class RequestLogFiles:
         return self.directory / f"requests-{day if isinstance(day, str) else day.isoformat()}.log"
 
     def append(self, records: Sequence[RequestRecord]) -> None:
-        days: dict[str, list[bytes]] = {}
+        days: dict[date, list[bytes]] = {}
+        line = self._line
         for record in records:
-            days.setdefault(record.at.strftime("%Y-%m-%d"), []).append(self._line(record))
+            # the date itself as the key: formatting it per record (strftime) cost as much as the line
+            days.setdefault(record.at.date(), []).append(line(record))
         for day, lines in days.items():
             self._write(self.path_for(day), b"".join(lines))
 

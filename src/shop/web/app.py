@@ -87,4 +87,5 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     # outermost: a cache hit and a CORS preflight are logged and counted like any other request
     logged = RequestLogMiddleware(outer, writer=services.request_log, trusted=TrustedProxies(settings.trusted_proxies),
                                   pool=settings.pool, count=settings.metrics)
+    app.state.request_counts = logged  # a scrape reports its own worker's requests in flight as they are now
     return logged

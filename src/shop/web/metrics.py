@@ -61,7 +61,8 @@ UNMATCHED = "unmatched"  # the route label of a request no route took (404s)
 REQUESTS = Counter("shop_http_requests_total", "HTTP requests answered", _LABELS)
 LATENCY = Histogram("shop_http_request_duration_seconds", "Time from a request's arrival to its last byte", _LABELS,
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
-IN_FLIGHT = Gauge("shop_http_requests_in_flight", "Requests being answered", multiprocess_mode="livesum")
+IN_FLIGHT = Gauge("shop_http_requests_in_flight", "Requests being answered (the scraped worker's now, the other "
+                  "workers' as of their last heartbeat, at most 2 s ago)", multiprocess_mode="livesum")
 POOL_CHECKED_OUT = Gauge("shop_db_pool_checked_out", "Database connections in use, per store (stores sharing a "
                          "URL share a pool and show the same figure)", ["store"], multiprocess_mode="livesum")
 LOG_DROPPED = Counter("shop_request_log_dropped_total", "Request records dropped because the log's queue was full")
@@ -151,5 +152,8 @@ async def metrics(request: Request, user: Annotated[User | None, Depends(optiona
     trusted = request.scope.get("state", {}).get("client_trusted", False)
     if not trusted and (user is None or not user.has_role(Role.STAFF)):
         return problem(403, "metrics are served to trusted addresses and to staff")
+    counts = getattr(request.app.state, "request_counts", None)
+    if counts is not None:
+        IN_FLIGHT.set(counts.in_flight)
     body = exposition(await _database_families(request))
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -147,6 +147,24 @@ class Store:
             await conn.close()
 
     @asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a single writing statement that is its own transaction (PostgreSQL: autocommit, so no
+        BEGIN and COMMIT round trips; elsewhere an ordinary write transaction)."""
+        if self.backend != "postgresql":
+            async with self.write() as conn:
+                yield conn
+            return
+        conn = await self._open(self._reader)
+        try:
+            yield conn
+        except DBAPIError as exc:
+            if transient(exc):
+                raise StoreBusy(self.name) from None
+            raise
+        finally:
+            await conn.close()
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction, committed when the block ends without an error."""
         conn = await self._open(self._writer)
