@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import shutil
@@ -73,12 +74,12 @@ def _seconds(most: int) -> Callable[[str], int]:
 
 def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.catalog", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=_seconds(300), default=10, metavar="SECONDS",
-                        help="length of each measured run (default 10, at most 300)")
+    parser.add_argument("--duration", type=_seconds(300), default=6, metavar="SECONDS",
+                        help="length of each measured run (default 6, at most 300)")
     parser.add_argument("--warmup", type=_seconds(60), default=3, metavar="SECONDS",
                         help="length of the discarded warm-up before each measured run (default 3)")
-    parser.add_argument("--rounds", type=int, choices=range(1, 11), default=3, metavar="N",
-                        help="interleaved measuring rounds; the verdicts use the median (default 3, at most 10)")
+    parser.add_argument("--rounds", type=int, choices=range(1, 11), default=5, metavar="N",
+                        help="interleaved measuring rounds; the verdicts use the median (default 5, at most 10)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the database if it has exactly 10,000 products (else it is rebuilt)")
     parser.add_argument("--output", type=Path, default=None,
@@ -163,17 +164,19 @@ def measure_round(target: Target, *, wrk_path: str, warmup_s: int, duration_s: i
 
 
 def summarise(targets: Sequence[Target]) -> None:
-    """Each run's figures: per round, with its ratio to the bare app's req/s in the same round; the median round
-    (by that ratio) becomes the run's result, and the verdicts use the median ratio and the median p99."""
+    """Each run's figures: per round, with its ratio to the bare app's req/s in that round (the mean of the bare
+    runs opening and closing it, as the machine's speed drifts); the median round (by that ratio) becomes the
+    run's result, and the verdicts use the median ratio and the median p99."""
     bare = next((t for t in targets if t.run.target == report.BASELINE), None)
     bare_rps = [m[0].requests_per_sec for m in bare.measured] if bare is not None else []
+    baselines = [(x + y) / 2 for x, y in itertools.pairwise(bare_rps)]
     for target in targets:
         run = target.run
         if not target.measured:
             continue
         rounds: list[dict[str, Any]] = []
         for n, (result, _, cpu) in enumerate(target.measured):
-            base = bare_rps[n] if n < len(bare_rps) else None
+            base = baselines[n] if n < len(baselines) else None
             rounds.append({"round": n + 1, "requests_per_sec": round(result.requests_per_sec, 1),
                            "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "errors": result.errors,
                            "ratio_to_bare": round(result.requests_per_sec / base, 4) if base else None,
@@ -325,12 +328,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers_up += start_shop(db, stack, response_cache=response_cache, workdir=workdir,
                                      slug_file=slug_file)
         targets = [t for t in servers_up if isinstance(t, Target)]
+        bare = next((t for t in targets if t.run.target == report.BASELINE), None)
         for round_no in range(1, options.rounds + 1):
             _say(f"[bold]round {round_no} of {options.rounds}[/]")
             for target in targets:
                 if target.run.error is None:
                     measure_round(target, wrk_path=wrk_path, warmup_s=options.warmup, duration_s=options.duration,
-                            round_no=round_no)
+                                  round_no=round_no)
+        if bare is not None and bare.run.error is None:  # closes the last round: each is bracketed by two
+            _say("[bold]closing bare run[/]")
+            measure_round(bare, wrk_path=wrk_path, warmup_s=options.warmup, duration_s=options.duration,
+                          round_no=options.rounds + 1)
         for target in targets:
             with contextlib.suppress(ServerError, OSError):
                 target.run.server["probe"] = _probe(target.server, target.probe_path)

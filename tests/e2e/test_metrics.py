@@ -136,6 +136,12 @@ async def test_two_gunicorn_workers_are_summed_in_every_scrape(two_workers: tupl
         # several connections at once, so both workers take some
         answers = await asyncio.gather(*(client.get("/api/v1/categories") for _ in range(60)))
         assert {a.status_code for a in answers} == {200}
+        # a worker writes its figures at the end of the event loop's turn in which it answered: a scrape that
+        # another worker takes in that instant may come before it — but never long after
+        deadline = time.monotonic() + 2
+        while value((await client.get("/metrics")).text, "shop_http_requests_total", **labels) < 60:
+            assert time.monotonic() < deadline, "the figures never reached the requests answered"
+            await asyncio.sleep(0.01)
         scrapes = [(await httpx.AsyncClient(base_url=base).get("/metrics")).text for _ in range(6)]
     assert all(value(s, "shop_http_requests_total", **labels) == 60 for s in scrapes)
     pids = {int(p.stem.rsplit("_", 1)[1]) for p in (folder / "run" / "metrics").glob("counter_*.db")}

@@ -82,6 +82,8 @@ async def test_serve_runs_the_requested_workers_and_answers(server: tuple[str, i
         responses = await asyncio.gather(*(client.get("/api/v1/products", params={"limit": 24}) for _ in range(40)))
     assert {r.status_code for r in responses} == {200}
     assert len({r.content for r in responses}) == 1
+    # the shop's worker: a Date on every response, no Server header naming what to attack
+    assert all("date" in r.headers and "server" not in r.headers for r in responses)
 
 
 async def test_an_edit_reaches_every_worker_within_a_second(server: tuple[str, int],

@@ -9,7 +9,8 @@ worker's CPU for a cached catalogue read.
 `CoalescingTransport` holds one write back: the next write goes out together with it, and if none comes in the
 same turn of the loop, the held bytes go out on their own at the start of the next turn (a streamed response
 whose body comes later is delayed by one turn, never more). Closing or aborting the connection deals with the
-held bytes first, so nothing is reordered or lost. Everything else is the stock uvicorn worker.
+held bytes first, so nothing is reordered or lost. Everything else is the stock uvicorn worker, but for the
+`server` header, which it leaves out.
 """
 
 from __future__ import annotations
@@ -94,4 +95,5 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 class ShopWorker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no types
     """uvicorn's gunicorn worker (uvloop when installed) with the coalescing HTTP protocol."""
 
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": CoalescingHttpToolsProtocol}
+    # no `server: uvicorn` header: it tells a scanner what to try, and costs every response a header
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": CoalescingHttpToolsProtocol, "server_header": False}

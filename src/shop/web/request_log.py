@@ -331,5 +331,7 @@ class Telemetry:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1)
+        if self._count:
+            metrics.flush()
         with contextlib.suppress(OSError):
             self._services.processes.forget_worker(self._pid)
