@@ -150,26 +150,24 @@ class Store:
     async def one_statement(self) -> AsyncIterator[AsyncConnection]:
         """A connection for a single writing statement that is its own transaction (PostgreSQL: autocommit, so no
         BEGIN and COMMIT round trips; elsewhere an ordinary write transaction)."""
-        if self.backend != "postgresql":
-            async with self.write() as conn:
-                yield conn
-            return
-        conn = await self._open(self._reader)
-        try:
+        async with self._connection(self._reader if self.backend == "postgresql" else self._writer,
+                                    begin=self.backend != "postgresql") as conn:
             yield conn
-        except DBAPIError as exc:
-            if transient(exc):
-                raise StoreBusy(self.name) from None
-            raise
-        finally:
-            await conn.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction, committed when the block ends without an error."""
-        conn = await self._open(self._writer)
+        async with self._connection(self._writer, begin=True) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _connection(self, engine: AsyncEngine, *, begin: bool) -> AsyncIterator[AsyncConnection]:
+        conn = await self._open(engine)
         try:
-            async with conn.begin():
+            if begin:
+                async with conn.begin():
+                    yield conn
+            else:
                 yield conn
         except DBAPIError as exc:
             if transient(exc):
