@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from shop.web.redaction import REDACTED, UNREADABLE, redact_body, redact_headers, redact_query
-from shop.web.request_log import TrustedProxies
+from shop.web.request_log import TrustedProxies, _Redacted
 
 
 def test_secret_headers_are_replaced_and_the_rest_kept() -> None:
@@ -63,3 +63,17 @@ def test_forwarded_for_is_read_from_the_right_skipping_trusted_proxies() -> None
     assert trusted.client_of("10.0.0.7, 10.0.0.5", "127.0.0.1") == "10.0.0.7"
     assert trusted.client_of("garbage, 203.0.113.9", "127.0.0.1") == "203.0.113.9"
     assert trusted.client_of("203.0.113.9, garbage", "127.0.0.1") == "127.0.0.1"
+
+
+def test_remembered_header_lists_give_the_same_record_and_never_keep_a_secret() -> None:
+    remember = _Redacted(size=2)
+    plain = [(b"host", b"shop.example"), (b"accept", b"application/json")]
+    first = remember(plain)
+    assert first == {"host": "shop.example", "accept": "application/json"}
+    assert remember(list(plain)) is first  # the same content: the remembered answer
+    secret = [(b"host", b"shop.example"), (b"cookie", b"shop_session=abc123")]
+    assert remember(secret) == {"host": "shop.example", "cookie": "[redacted]"}
+    assert all("abc123" not in repr(key) for key in remember._known)  # a list with a secret is not kept
+    for n in range(5):  # bounded: it forgets rather than grows
+        remember([(b"host", f"h{n}".encode())])
+    assert len(remember._known) <= 2

@@ -31,7 +31,7 @@ from shop.services.request_log import RequestLogWriter, RequestRecord
 from shop.services.shop import ShopServices
 from shop.web import metrics
 from shop.web.cache import ASGIApp, Message, Receive, Scope, Send
-from shop.web.redaction import redact_body, redact_headers, redact_query
+from shop.web.redaction import REDACTED, redact_body, redact_headers, redact_query
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,8 @@ def _query(raw: bytes) -> str | None:
 class _Redacted:
     """Header lists as logged, remembered by their content: most requests of a client and most responses of a
     route carry the same headers (a response cache hit sends the very same list), and a remembered answer costs a
-    tenth of redacting again. The dicts handed out are shared by many records, which only ever read them."""
+    tenth of redacting again. A list with a secret in it (a cookie, a token) is never kept, so no secret outlives
+    its request here. The dicts handed out are shared by many records, which only ever read them."""
 
     def __init__(self, *, leave_out: frozenset[str] = frozenset(), size: int = 1024) -> None:
         self._leave_out = leave_out
@@ -247,9 +248,10 @@ class _Redacted:
         known = self._known.get(key)
         if known is None:
             known = redact_headers(key, leave_out=self._leave_out)
-            if len(self._known) >= self._size:
-                self._known.clear()
-            self._known[key] = known
+            if not any(REDACTED in value for value in known.values()):
+                if len(self._known) >= self._size:
+                    self._known.clear()
+                self._known[key] = known
         return known
 
 
