@@ -103,7 +103,7 @@ def verdicts(runs: list[Run]) -> list[Verdict]:
         p99 = p99_ms(run)
         found.append(Verdict(run.key, "p99_ms", p99, P99_LIMIT_MS, p99 is not None and p99 < P99_LIMIT_MS))
         errors = float(run.errors_total if run.errors_total is not None else run.result.errors) \
-            if run.result else None
+            if run.result and run.error is None else None  # a round that could not be measured fails it too
         found.append(Verdict(run.key, "errors", errors, 0, errors == 0))
     return found
 
