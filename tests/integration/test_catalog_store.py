@@ -127,6 +127,22 @@ async def test_search_needs_every_word_and_matches_prefixes(catalog: SqlCatalog)
     assert await _list(catalog, q="knife garden") == []
 
 
+async def test_search_finds_sku_like_words_that_read_as_numbers(catalog: SqlCatalog, databases: Databases) -> None:
+    # PostgreSQL's parser reads "1e5a2b…" alone as the number 1e5 then a word, but as one word inside "T-1E5A…"
+    await catalog.add_products([_product(7, "Mug T-1E5A2B3C4D5F", "9.00", 2),
+                                _product(8, "Bowl 00E1234ABCDE", "9.00", 2),
+                                _product(9, "Cup T-060218403660", "9.00", 2)], available={})
+    assert await _list(catalog, q="T-1E5A2B3C4D5F") == ["p-7"]
+    assert await _list(catalog, q="1e5a2b") == ["p-7"]  # a prefix
+    assert await _list(catalog, q="mug 1E5A2B3C4D5F") == ["p-7"]  # with a plain word
+    assert await _list(catalog, q="00e1234abcde") == ["p-8"]
+    assert await _list(catalog, q="bowl 00e1234") == ["p-8"]
+    assert await _list(catalog, q="1e5a2b knife") == []  # every word still needed
+    assert await _list(catalog, q="T-060218403660") == ["p-9"]  # PostgreSQL indexed the integer -060218403660
+    if databases.store("posts").backend == "postgresql":  # the one with stop words: still ignored
+        assert await _list(catalog, q="the 1e5a2b") == ["p-7"]
+
+
 async def test_search_text_is_never_query_syntax(catalog: SqlCatalog) -> None:
     for hostile in ['"', "knife' OR 1=1 --", "AND OR NOT", "*", "(knife", "NEAR(knife pan)", "-knife", "+", "%_"]:
         page = await catalog.products(ProductQuery(q=hostile), category_ids=None)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    cast,
     delete,
     false,
     func,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.mysql import match as mysql_match
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -357,6 +359,8 @@ class _SearchShape:
 
     short_words: int = 0
     long_words: bool = True
+    numbered_words: int = 0  # PostgreSQL: words with a digit in them, each matched two ways
+    plain_words: bool = True  # PostgreSQL: whether there are others
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,8 +385,17 @@ _ORDER: dict[ProductSort, tuple[ColumnElement[Any], ...]] = {
 Search = tuple[ColumnElement[bool], ColumnElement[Any]]
 
 
-def _search_postgresql(_: _SearchShape) -> Search:
-    tsquery = func.to_tsquery("english", bindparam("search"))
+def _search_postgresql(shape: _SearchShape) -> Search:
+    # The text search parser reads a word with digits differently alone than inside the text it was indexed from:
+    # "1e5a2b" alone is the number 1e5 and the word a2b, inside "T-1E5A2B" (a SKU) it is one lexeme. So a word
+    # with a digit also matches as the literal lexeme it is (`'1e5a2b':*`, no parsing), whichever way was indexed,
+    # or as the negative number a hyphen before digits makes of it.
+    parts: list[ColumnElement[Any]] = [func.to_tsquery("english", bindparam("search"))] if shape.plain_words else []
+    parts += [func.to_tsquery("english", bindparam(f"numbered_{n}")).op("||")(cast(bindparam(f"lexeme_{n}"), TSQUERY))
+              for n in range(shape.numbered_words)]
+    tsquery = parts[0]
+    for part in parts[1:]:
+        tsquery = tsquery.op("&&")(part)
     vector: ColumnElement[Any] = literal_column("products.search_vector")
     return vector.op("@@")(tsquery), func.ts_rank_cd(vector, tsquery)
 
@@ -410,7 +423,12 @@ def _search_mysql(shape: _SearchShape) -> Search:
 
 
 def _postgresql_params(terms: list[str]) -> tuple[_SearchShape, dict[str, Any]]:
-    return _SearchShape(), {"search": " & ".join(f"{t}:*" for t in terms)}
+    numbered = [t for t in terms if any(c.isdigit() for c in t)]
+    params: dict[str, Any] = {"search": " & ".join(f"{t}:*" for t in terms if t not in numbered)}
+    for n, word in enumerate(numbered):  # \w+ words: no quote or operator can reach the tsquery syntax
+        params[f"numbered_{n}"] = f"{word}:*"
+        params[f"lexeme_{n}"] = f"'{word}':* | '-{word}':*"  # "T-0602" is indexed as T and the integer -0602
+    return _SearchShape(numbered_words=len(numbered), plain_words=len(numbered) < len(terms)), params
 
 
 def _sqlite_params(terms: list[str]) -> tuple[_SearchShape, dict[str, Any]]:
