@@ -67,3 +67,28 @@ def test_outside_a_running_loop_a_request_is_written_at_once() -> None:
     metrics.observe("GET", route, 200, 0.05)
     assert REGISTRY.get_sample_value("shop_http_requests_total", {"method": "GET", "route": route,
                                                                    "status": "200"}) == 1
+
+
+def test_figures_left_waiting_on_a_loop_that_closed_are_written_by_the_next_one() -> None:
+    route = ROUTE + "/closed"
+    labels = {"method": "GET", "route": route, "status": "200"}
+
+    async def answer(seconds: float) -> None:
+        metrics.observe("GET", route, 200, seconds)
+
+    async def answer_and_wait() -> None:
+        await answer(0.02)
+        await asyncio.sleep(0)
+
+    old = asyncio.new_event_loop()
+    old.call_soon(metrics.observe, "GET", route, 200, 0.01)
+    old.call_soon(old.stop)  # the loop stops before the flush it scheduled runs
+    old.run_forever()
+    old.close()
+    assert REGISTRY.get_sample_value("shop_http_requests_total", labels) in (None, 0.0)
+    new = asyncio.new_event_loop()
+    try:
+        new.run_until_complete(answer_and_wait())
+    finally:
+        new.close()
+    assert REGISTRY.get_sample_value("shop_http_requests_total", labels) == 2

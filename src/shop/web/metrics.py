@@ -100,27 +100,31 @@ class _RequestFigures:
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, str, int], list[Any]] = {}
-        self._scheduled = False
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
         key = (method, route or UNMATCHED, status)
         entry = self._pending.get(key)
         if entry is None:
             entry = self._pending[key] = [0, 0.0, [0] * len(_BOUNDS)]
-            if not self._scheduled:
-                self._scheduled = True
-                try:
-                    asyncio.get_running_loop().call_soon(self.flush)
-                except RuntimeError:  # no loop running: nothing to wait for
-                    self._scheduled = False
         entry[0] += 1
         entry[1] += seconds
         entry[2][bisect_left(_BOUNDS, seconds)] += 1
-        if not self._scheduled:
+        loop = self._flush_on
+        if loop is None or loop.is_closed():  # (a loop closed with the flush pending: tests, one loop per test)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop running: nothing to wait for
             self.flush()
+            return
+        self._flush_on = loop
+        loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        self._scheduled = False
+        self._flush_on = None
         pending, self._pending = self._pending, {}
         for key, (count, total, buckets) in pending.items():
             counter, histogram = _child(key)
