@@ -111,13 +111,16 @@ def measure(run: Run, server: Server, *, wrk_path: str, warmup_s: int, duration_
         run.error = str(exc)
         _say(f"  {run.label}: [red]{exc}[/]")
         return
-    result = run.result
+    _say_measured(run.label, run.result, run.cpu)
+
+
+def _say_measured(label: str, result: WrkResult, cpu: dict[str, Any]) -> None:
     errors = ""
     if result.errors:
         errors = f", [red]{result.non_2xx} non-2xx, {result.socket_error_total} socket errors[/]"
-    _say(f"  {run.label}: {result.requests_per_sec:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+    _say(f"  {label}: {result.requests_per_sec:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
          f"p99 {result.p99_ms:.2f} ms{errors}")
-    other = run.cpu["share"]["other"]
+    other = cpu["share"]["other"]
     if other is not None and other > OTHER_CPU_WARNING:
         _say(f"  [yellow]warning: other processes used {other:.0%} of the machine's CPU during this run[/]")
 
@@ -152,15 +155,8 @@ def measure_round(target: Target, *, wrk_path: str, warmup_s: int, duration_s: i
         run.error = f"round {round_no}: {exc}"
         _say(f"  {run.label}: [red]{exc}[/]")
         return
-    errors = ""
-    if result.errors:
-        errors = f", [red]{result.non_2xx} non-2xx, {result.socket_error_total} socket errors[/]"
     cache = "" if run.response_cache is None else f" (cache {'on' if run.response_cache else 'off'})"
-    _say(f"  round {round_no}, {run.label}{cache}: {result.requests_per_sec:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-         f"p99 {result.p99_ms:.2f} ms{errors}")
-    other = target.measured[-1][2]["share"]["other"]
-    if other is not None and other > OTHER_CPU_WARNING:
-        _say(f"  [yellow]warning: other processes used {other:.0%} of the machine's CPU during this run[/]")
+    _say_measured(f"round {round_no}, {run.label}{cache}", result, target.measured[-1][2])
 
 
 def summarise(targets: Sequence[Target]) -> None:

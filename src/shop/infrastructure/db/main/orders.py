@@ -137,19 +137,17 @@ _AVAILABLE = select(_s.on_hand - _s.reserved).where(_s.sku == bindparam("b_sku")
 # PostgreSQL: the stock of several SKUs changed by one statement. The InitPlan (the count) runs before any row
 # is updated and locks the rows in SKU order, as the one-row statements do one after another, so two
 # transactions never lock the same rows in opposite orders (EXPLAIN shows it as the plan's One-Time Filter).
-_PG_RESERVE_MANY = """UPDATE stock_levels AS s SET reserved = s.reserved + q.n, updated_at = $3
+_LOCKED_IN_SKU_ORDER = """(SELECT count(*) FROM (SELECT sku FROM stock_levels WHERE sku = ANY($1::varchar[])
+                             ORDER BY sku FOR UPDATE) AS locked) >= 0"""
+_PG_RESERVE_MANY = f"""UPDATE stock_levels AS s SET reserved = s.reserved + q.n, updated_at = $3
 FROM unnest($1::varchar[], $2::int[]) AS q(sku, n)
-WHERE s.sku = q.sku AND s.on_hand - s.reserved >= q.n
-  AND (SELECT count(*) FROM (SELECT sku FROM stock_levels WHERE sku = ANY($1::varchar[])
-                             ORDER BY sku FOR UPDATE) AS locked) >= 0
-RETURNING s.sku, s.on_hand - s.reserved"""
-_PG_TAKE_MANY = """UPDATE stock_levels AS s
+WHERE s.sku = q.sku AND s.on_hand - s.reserved >= q.n AND {_LOCKED_IN_SKU_ORDER}
+RETURNING s.sku, s.on_hand - s.reserved"""  # noqa: S608 - constant SQL, no input in it
+_PG_TAKE_MANY = f"""UPDATE stock_levels AS s
 SET on_hand = s.on_hand - q.n, reserved = s.reserved - q.n, updated_at = $3
 FROM unnest($1::varchar[], $2::int[]) AS q(sku, n)
-WHERE s.sku = q.sku AND s.reserved >= q.n
-  AND (SELECT count(*) FROM (SELECT sku FROM stock_levels WHERE sku = ANY($1::varchar[])
-                             ORDER BY sku FOR UPDATE) AS locked) >= 0
-RETURNING s.sku, s.on_hand"""
+WHERE s.sku = q.sku AND s.reserved >= q.n AND {_LOCKED_IN_SKU_ORDER}
+RETURNING s.sku, s.on_hand"""  # noqa: S608 - constant SQL, no input in it
 
 
 async def _pg_many(conn: AsyncConnection, sql: str, quantities: Sequence[tuple[str, int]]) -> list[Any] | None:
@@ -158,6 +156,10 @@ async def _pg_many(conn: AsyncConnection, sql: str, quantities: Sequence[tuple[s
         return None
     return await WRITES.fetch_sql(conn, sql, [sku for sku, _ in quantities], [units for _, units in quantities],
                                   utcnow())
+
+
+def _short(sku: str, units: int, what: str) -> Conflict:
+    return Conflict(f"stock of {sku} does not hold the {units} units this order counts on ({what})")
 
 
 class SqlCommerceUnit:
@@ -190,7 +192,7 @@ class SqlCommerceUnit:
         for sku, units in quantities:
             if await WRITES.execute(self.conn, statement, {"b_sku": sku, "b_n": units, "b_now": now}) == 1:
                 continue
-            raise Conflict(f"stock of {sku} does not hold the {units} units this order counts on ({what})")
+            raise _short(sku, units, what)
 
     async def reserve(self, quantities: Sequence[tuple[str, int]]) -> Sequence[str]:
         if len(quantities) > 1:
@@ -230,7 +232,7 @@ class SqlCommerceUnit:
                 taken = {sku for sku, _ in rows}
                 for sku, units in quantities:
                     if sku not in taken:
-                        raise Conflict(f"stock of {sku} does not hold the {units} units this order counts on (take)")
+                        raise _short(sku, units, "take")
                 return
         await self._stock(quantities, "take")
 
