@@ -59,6 +59,7 @@ from shop.services.customers import Customers
 from shop.services.email_delivery import MailSender, deliver_due
 from shop.services.housekeeping import Housekeeping
 from shop.services.idempotency import Idempotency
+from shop.services.in_stock import InStockFlags
 from shop.services.order_desk import OrderDesk
 from shop.services.orders import OrderService
 from shop.services.payment_gateway import PaymentGateway
@@ -66,6 +67,7 @@ from shop.services.phone_verification import PhoneCodeStore, PhoneVerification, 
 from shop.services.ports import RefreshTokenStore, StoreProbe, TwoFactorStore, UserRepository
 from shop.services.request_log import RequestLogRetention, RequestLogWriter
 from shop.services.shop import ShopServices
+from shop.services.stock_watch import StockWatcher
 from shop.services.two_factor import TwoFactor
 from shop.services.uploads import ProductImages
 from shop.services.usage import UsageService
@@ -147,8 +149,7 @@ def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awa
     lease = max(timedelta(seconds=60), 4 * send_time)  # room for a few slow sends per claim
     catalog = build_catalog(settings, databases)
     commerce = build_commerce(settings, databases, catalog=catalog)
-    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, projection=catalog,
-                        stock=SqlStock(databases.store("main")))
+    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, flags=commerce.flags)
     housekeeping = Housekeeping(sessions=build_web_sessions(databases),
                                 phone_codes=build_users_store(databases).phone_codes, outbox=outbox,
                                 idempotency=commerce.idempotency,
@@ -220,14 +221,16 @@ class Commerce:
         catalog = catalog or build_catalog(settings, databases)
         units, carts, vouchers = SqlMainUnitOfWork(main, catalog=catalog), SqlCarts(main), SqlVouchers(main)
         gateways = build_gateways(settings)
+        self.flags = InStockFlags(projection=catalog, stock=SqlStock(main))
         self.carts = CartService(carts=carts, vouchers=vouchers, catalog=catalog, stock=SqlStock(main),
                                  currency=settings.currency)
         self.checkout = CheckoutService(
             units=units, gateway=next(iter(gateways.values())),
             pricing=build_pricing(settings), templates=JinjaMailTemplates(shop_name=settings.shop_name),
             public_url=settings.public_url, reservation=timedelta(minutes=settings.reservation_minutes),
-            events=CommerceMetrics() if settings.metrics else None)
-        self.orders = OrderService(reader=SqlOrders(main), units=units, checkout=self.checkout, gateways=gateways)
+            events=CommerceMetrics() if settings.metrics else None, flags=self.flags)
+        self.orders = OrderService(reader=SqlOrders(main), units=units, checkout=self.checkout, gateways=gateways,
+                                   flags=self.flags)
         self.vouchers = Vouchers(repository=vouchers, currency=settings.currency)
         self.idempotency = Idempotency(SqlIdempotency(main))
 
@@ -266,6 +269,7 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     watcher = CatalogVersionWatcher(catalog_store, interval=settings.catalog_poll_interval)
     watcher.subscribe(catalog_store.catalog_changed)
     watcher.subscribe(catalog.catalog_changed)
+    stock_watch = StockWatcher(stock, interval=settings.stock_poll_interval)
     probes: list[StoreProbe] = [databases.mongo_store(store) if databases.is_mongo(store)
                                 else SqlStoreProbe(databases, store) for store in STORES]
     two_factor = build_two_factor(settings, databases)
@@ -282,7 +286,8 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
                         product_images=ProductImages(store=FileMediaStore(settings.var_dir / "media" / "uploads"),
                                                      admin=admin),
                         web_sessions=build_web_sessions(databases),
-                        catalog_version=watcher, processes=FileProcessBoard(settings.run_dir), stores=probes,
+                        catalog_version=watcher, stock_watch=stock_watch,
+                        processes=FileProcessBoard(settings.run_dir), stores=probes,
                         usage=UsageService(log=SqlRequestLog(databases.store("main"))),
                         business=BusinessFigures(sales=SqlSales(databases.store("main")), catalog=catalog,
                                                  currency=settings.currency,

@@ -128,7 +128,9 @@ class Settings(BaseSettings):
 
     response_cache: bool = Field(True, description="serve anonymous catalogue reads from an in-process cache")
     response_cache_entries: int = Field(5000, ge=0)
-    catalog_poll_interval: float = Field(0.5, gt=0, le=60)
+    catalog_poll_interval: float = Field(0.25, gt=0, le=60)
+    # with the catalogue poll, what keeps the response cache within its 1 s bound: see README "Caches"
+    stock_poll_interval: float = Field(0.25, gt=0, le=60)
 
     request_log: bool = Field(True, description="record every request in the main store and var/log/")
     request_log_format: Literal["json", "md"] = Field("json", description="the file: JSON lines or a Markdown table")

@@ -60,7 +60,7 @@ from shop.infrastructure.db.posts.tables import products, variants
 from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.payments.test_gateway import TestGateway
 from shop.services.checkout import CheckoutRequest, PaymentDeclined
-from shop.services.commerce_jobs import REFUND, CommerceJobs, refresh_in_stock
+from shop.services.commerce_jobs import REFUND, CommerceJobs
 from shop.services.vouchers import VoucherDraft
 from tests.conftest import make_settings, migrate_all
 from tests.databases import DatabaseFactory
@@ -119,7 +119,7 @@ class Shop:
                 await conn.execute(delete(table))
         stock = SqlStock(self.main)
         await stock.set_levels([StockLevel(sku, on_hand) for sku, on_hand in STOCK.items()])
-        await refresh_in_stock(sorted(STOCK), projection=self.catalog, stock=stock)
+        await self.commerce.flags.refresh(sorted(STOCK))
         await self.commerce.vouchers.create(VoucherDraft(code=VOUCHER, kind="percentage", value="10",
                                                          usage_limit=VOUCHER_LIMIT))
 
@@ -135,8 +135,7 @@ async def open_shop(loop: asyncio.AbstractEventLoop, backend: str, db_factory: D
                 category_id=None, variants=[Variant(sku=sku, price=Money.of(PRICES[sku], "EUR"), weight_grams=300)])
         for n, sku in enumerate(sorted(STOCK), start=1)], available=STOCK)
     commerce = build_commerce(shop_settings, databases, catalog=catalog)
-    jobs = CommerceJobs(orders=commerce.orders, outbox=SqlOutbox(databases.store("main")), projection=catalog,
-                        stock=SqlStock(databases.store("main")))
+    jobs = CommerceJobs(orders=commerce.orders, outbox=SqlOutbox(databases.store("main")), flags=commerce.flags)
     return Shop(loop=loop, settings=shop_settings, databases=databases, catalog=catalog, commerce=commerce, jobs=jobs)
 
 
@@ -391,6 +390,9 @@ class CommerceMachine(RuleBasedStateMachine):
             assert 0 <= reserved <= on_hand, (sku, on_hand, reserved)
             assert reserved == pending[sku], (sku, reserved, dict(pending))
             assert on_hand + sold[sku] == STOCK[sku], (sku, on_hand, dict(sold))
+        # the in-stock flags follow every step at once, worker or not: refreshed right after each commit
+        flags = self.shop.run(in_stock_flags(self.shop.databases.store("posts")))
+        assert flags == {sku: on_hand > reserved for sku, (on_hand, reserved) in stored.levels.items()}
 
         captured = {number for number, payment in stored.payment.items() if payment is PaymentStatus.CAPTURED}
         paid = {number for number, status in stored.status.items() if status in LIVE}

@@ -27,6 +27,7 @@ from shop.services.clock import Clock, utc_now
 from shop.services.commerce_events import CommerceEvents, NoEvents
 from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork
 from shop.services.email_delivery import MailTemplates, queue_email
+from shop.services.in_stock import InStockFlags
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
 
 STOCK_CHANGED = "stock"
@@ -113,8 +114,9 @@ class Pricing:
 class CheckoutService:
     def __init__(self, *, units: MainUnitOfWork, gateway: PaymentGateway, pricing: Pricing, templates: MailTemplates,
                  public_url: str, reservation: timedelta = timedelta(minutes=15), clock: Clock = utc_now,
-                 events: CommerceEvents | None = None) -> None:
+                 events: CommerceEvents | None = None, flags: InStockFlags | None = None) -> None:
         self._units = units
+        self._flags = flags
         self.events: CommerceEvents = events if events is not None else NoEvents()
         self._gateway = gateway
         self.pricing = pricing
@@ -183,7 +185,7 @@ class CheckoutService:
             # cart that is not open), so these transactions cannot wait on each other in a circle.
             sold_out = await unit.reserve(quantities(order.lines))
             if sold_out:  # the in-stock flags change only when the last unit is held
-                await stock_changed(unit, sold_out)
+                await stock_changed(unit, sold_out, self._flags)
 
         try:
             result = await self._gateway.charge(ChargeRequest(reference=order.number, amount=totals.total,
@@ -277,7 +279,7 @@ class CheckoutService:
         takes them: voucher rows before stock rows)."""
         await unit.give_back(order_id)
         await unit.release(quantities(order.lines))
-        await stock_changed(unit, (line.sku for line in order.lines))
+        await stock_changed(unit, (line.sku for line in order.lines), self._flags)
         order.payment = payment
         order.reservation_expires_at = None
         order.move_to(OrderStatus.CANCELED, at=self._clock())
@@ -301,9 +303,13 @@ def _charged(payment: Payment, result: ChargeResult, status: PaymentStatus) -> P
                    action_url=result.action_url, decline_reason=result.decline_reason)
 
 
-async def stock_changed(unit: CommerceUnit, skus: Iterable[str]) -> None:
-    """Tell the worker that what can be bought of these SKUs changed (the catalogue's in-stock flags follow)."""
-    await unit.outbox.add(STOCK_CHANGED, {"skus": sorted(set(skus))})
+async def stock_changed(unit: CommerceUnit, skus: Iterable[str], flags: InStockFlags | None) -> None:
+    """What can be bought of these SKUs changed: the catalogue's in-stock flags follow right after the commit,
+    and the worker's job makes sure they do even if this process stops first."""
+    moved = sorted(set(skus))
+    await unit.outbox.add(STOCK_CHANGED, {"skus": moved})
+    if flags is not None:
+        unit.after_commit(lambda: flags.refresh(moved))
 
 
 def order_view(order: Order) -> Mapping[str, object]:

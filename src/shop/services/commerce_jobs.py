@@ -9,10 +9,9 @@ from datetime import timedelta
 
 from shop.services.checkout import STOCK_CHANGED, STRAY_REFUND
 from shop.services.clock import Clock, utc_now
-from shop.services.commerce_ports import InStockProjection
+from shop.services.in_stock import InStockFlags
 from shop.services.orders import OrderService
 from shop.services.outbox import Outbox, RetryPolicy, short_error
-from shop.services.ports import StockReader
 
 log = logging.getLogger(__name__)
 REFUND = STRAY_REFUND
@@ -22,8 +21,7 @@ REFUND = STRAY_REFUND
 class CommerceJobs:
     orders: OrderService
     outbox: Outbox
-    projection: InStockProjection
-    stock: StockReader
+    flags: InStockFlags
     clock: Clock = utc_now
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -59,7 +57,7 @@ class CommerceJobs:
             return 0
         skus = sorted({str(sku) for job in jobs for sku in job.payload.get("skus", ())})
         try:
-            await refresh_in_stock(skus, projection=self.projection, stock=self.stock)
+            await self.flags.refresh(skus)
         except Exception as exc:
             for job in jobs:
                 await self.outbox.mark_failed(job, error=short_error(f"{type(exc).__name__}: {exc}"),
@@ -69,10 +67,3 @@ class CommerceJobs:
             await self.outbox.mark_sent(job, now=self.clock())
         return len(jobs)
 
-
-async def refresh_in_stock(skus: list[str], *, projection: InStockProjection, stock: StockReader) -> int:
-    """Recompute "in stock" (any variant with units available) for the products owning `skus`."""
-    products = await projection.siblings(skus)
-    levels = await stock.levels(sorted({sku for group in products.values() for sku in group}))
-    flags = {pid: any(levels[s].available > 0 for s in group if s in levels) for pid, group in products.items()}
-    return await projection.set_in_stock(flags)

@@ -7,7 +7,7 @@ an error and rolled back otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -64,6 +64,11 @@ class CommerceUnit(Protocol):
     @property
     def outbox(self) -> OutboxWriter:
         """The outbox inside this transaction: what is added leaves only if the transaction commits."""
+        ...
+
+    def after_commit(self, action: Callable[[], Awaitable[object]]) -> None:
+        """Run `action` once this unit's transaction has committed (never if it rolled back). Its failure is
+        logged, not raised: the transaction stands, so what it does must also be left for the worker to do."""
         ...
 
     async def set_cart_status(self, cart: Cart) -> None:

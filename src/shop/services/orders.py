@@ -25,6 +25,7 @@ from shop.services.checkout import CheckoutService, hash_access_key, quantities,
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork, OrderReader
 from shop.services.email_delivery import queue_email
+from shop.services.in_stock import InStockFlags
 from shop.services.payment_gateway import PaymentGateway, SimulatedGateway
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class WebhookOutcome:
 
 class OrderService:
     def __init__(self, *, reader: OrderReader, units: MainUnitOfWork, checkout: CheckoutService,
-                 gateways: Mapping[str, PaymentGateway], clock: Clock = utc_now) -> None:
+                 gateways: Mapping[str, PaymentGateway], clock: Clock = utc_now,
+                 flags: InStockFlags | None = None) -> None:
         self._reader = reader
+        self._flags = flags
         self._units = units
         self._checkout = checkout
         self._gateways = gateways
@@ -105,7 +108,7 @@ class OrderService:
             else:
                 check_transition(number, order.status, OrderStatus.CANCELED)
                 await unit.restock(quantities(order.lines))
-                await stock_changed(unit, (line.sku for line in order.lines))
+                await stock_changed(unit, (line.sku for line in order.lines), self._flags)
                 order.payment = replace(order.payment, status=PaymentStatus.REFUNDED)
                 order.move_to(OrderStatus.CANCELED, at=self._clock())
                 await unit.update_order(order_id, order)
@@ -127,7 +130,7 @@ class OrderService:
         """The money went back: goods not yet handed to the carrier go back on the shelf."""
         if order.status in GOODS_IN_HAND:
             await unit.restock(quantities(order.lines))
-            await stock_changed(unit, (line.sku for line in order.lines))
+            await stock_changed(unit, (line.sku for line in order.lines), self._flags)
         order.payment = replace(payment, status=PaymentStatus.REFUNDED)
         order.move_to(OrderStatus.REFUNDED, at=self._clock())
         await unit.update_order(order_id, order)

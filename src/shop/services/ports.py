@@ -52,6 +52,18 @@ class StockReader(Protocol):
     async def levels(self, skus: Sequence[str]) -> dict[str, StockLevel]: ...
 
 
+class StockChanges(Protocol):
+    """When each SKU's stock last moved (the main store stamps every change)."""
+
+    async def newest_change(self) -> datetime | None:
+        """The latest change's time, None if there is no stock."""
+        ...
+
+    async def changed_since(self, since: datetime) -> Sequence[tuple[StockLevel, datetime]]:
+        """Every level that changed after `since`, with the time of its last change."""
+        ...
+
+
 class StockWriter(Protocol):
     async def set_levels(self, levels: Sequence[StockLevel]) -> None: ...
 

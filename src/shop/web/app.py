@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Set
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -16,7 +16,7 @@ from shop.services.shop import ShopServices
 from shop.web import admin, media, metrics, problems, spa_site
 from shop.web.api import health
 from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
-from shop.web.cache import ASGIApp, ResponseCache
+from shop.web.cache import ASGIApp, ResponseCache, sku_tag
 from shop.web.request_log import RequestLogMiddleware, Telemetry, TrustedProxies
 from shop.web.responses import JSON
 from shop.web.security_headers import SecurityHeaders, content_security_policy
@@ -27,16 +27,28 @@ __all__ = ["ASGIApp", "create_app"]
 CACHED_PREFIXES = ("/api/v1/products", "/api/v1/categories")
 
 
+def _stock_moved(cache: ResponseCache) -> Callable[[Set[str] | None], None]:
+    def forget(skus: Set[str] | None) -> None:
+        if skus is None:
+            cache.clear()
+        else:
+            cache.invalidate(sku_tag(sku) for sku in skus)
+
+    return forget
+
+
 def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     cache: ResponseCache | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # read the version once before serving, so the first poll does not empty a cache being filled
+        # read the version and the stock once before serving, so the first poll does not empty a cache being filled
         with contextlib.suppress(Exception):
             async with asyncio.timeout(10):
                 await services.catalog_version.check()
+                await services.stock_watch.check()
         watcher = asyncio.create_task(services.catalog_version.run(), name="catalog-version")
+        stock_watch = asyncio.create_task(services.stock_watch.run(), name="stock-watch")
         telemetry = Telemetry(services=services, settings=settings, middleware=logged)
         telemetry.start()
         try:
@@ -46,9 +58,13 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
             # let the poll in progress finish: a query cancelled halfway can leave a MySQL connection that
             # never answers again, and then closing the pool hangs; cancel only if it does not stop in time
             services.catalog_version.stop()
-            if not (await asyncio.wait({watcher}, timeout=5))[0]:
-                watcher.cancel()
-                await asyncio.wait({watcher}, timeout=5)
+            services.stock_watch.stop()
+            polls = {watcher, stock_watch}
+            stuck = (await asyncio.wait(polls, timeout=5))[1]
+            for poll in stuck:
+                poll.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=5)
             # a stuck connection must not keep a stopping worker alive
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
@@ -79,6 +95,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
         # outside the security headers: an entry keeps the headers as they were sent, so a hit adds none
         cache = ResponseCache(outer, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries)
         services.catalog_version.subscribe(cache.clear)
+        services.stock_watch.subscribe(_stock_moved(cache))
         app.state.response_cache = cache
         outer = cache
     if settings.cors_origins:

@@ -7,8 +7,9 @@ the row lock makes the second wait, re-check the condition against the committed
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -40,6 +41,7 @@ from shop.infrastructure.db.money_columns import from_minor, to_minor
 from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.infrastructure.db.types import utcnow
 
+log = logging.getLogger(__name__)
 _AMOUNTS = ("goods", "discount", "shipping", "tax", "total")
 
 
@@ -171,6 +173,10 @@ class SqlCommerceUnit:
         self._catalog = catalog
         self.carts = CartRows(conn)
         self.outbox = OutboxTransaction(conn, utcnow)
+        self.committed: list[Callable[[], Awaitable[object]]] = []
+
+    def after_commit(self, action: Callable[[], Awaitable[object]]) -> None:
+        self.committed.append(action)
 
     async def set_cart_status(self, cart: Cart) -> None:
         await self.carts.set_status(cart)
@@ -338,7 +344,13 @@ class SqlMainUnitOfWork:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlCommerceUnit]:
         async with self._store.write() as conn:
-            yield SqlCommerceUnit(conn, self._store.backend, self._catalog)
+            unit = SqlCommerceUnit(conn, self._store.backend, self._catalog)
+            yield unit
+        for action in unit.committed:  # only reached once the block ended without an error and committed
+            try:
+                await action()
+            except Exception as exc:  # the worker's outbox job does it later
+                log.warning("after-commit work failed (%s: %s); the worker will do it", type(exc).__name__, exc)
 
 
 class SqlOrders:

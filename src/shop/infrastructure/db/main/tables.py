@@ -36,6 +36,7 @@ stock_levels = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
     CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_on_hand"),
+    Index("ix_stock_levels_updated_at", "updated_at"),  # every worker reads the recent changes (StockWatcher)
 )
 
 # ids are 64-bit where the database can auto-increment one; SQLite only auto-increments INTEGER PRIMARY KEY

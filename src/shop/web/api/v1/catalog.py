@@ -13,6 +13,7 @@ from shop.domain.catalog import MAX_PAGE_SIZE, MAX_QUERY_LENGTH, ProductQuery, P
 from shop.domain.money import Money
 from shop.services.catalog import CatalogService, ProductDetail
 from shop.web.api.v1.schemas import CategoryList, Problem, ProductOut, ProductPage
+from shop.web.cache import sku_tag, tag_response
 from shop.web.responses import JSON, iso
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue"])
@@ -88,4 +89,10 @@ def product_json(detail: ProductDetail) -> dict[str, Any]:
 @router.get("/products/{slug}", response_model=ProductOut, responses=_ERRORS, summary="One product")
 async def get_product(request: Request, slug: Annotated[str, PathParam(max_length=200)]) -> Response:
     """A published product with its variants, their prices and how many can be bought."""
-    return JSON(product_json(await _catalog(request).product_detail(slug)))
+    detail = await _catalog(request).product_detail(slug)
+    tag_response(request.scope, stock_tags(detail))  # the cached copy goes when any of its SKUs' stock moves
+    return JSON(product_json(detail))
+
+
+def stock_tags(detail: ProductDetail) -> list[str]:
+    return [sku_tag(variant.sku) for variant in detail.product.variants]
