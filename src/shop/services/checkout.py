@@ -27,6 +27,7 @@ from shop.services.clock import Clock, utc_now
 from shop.services.commerce_events import CommerceEvents, NoEvents
 from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork
 from shop.services.email_delivery import MailTemplates, queue_email
+from shop.services.idempotency import Ticket
 from shop.services.in_stock import InStockFlags
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
 
@@ -58,6 +59,7 @@ class CheckoutRequest:
     payment_token: str
     customer_id: str | None = None
     discount_code: str | None = None  # overrides the cart's code when given
+    idempotency: Ticket | None = None  # the key the request runs under: the order is tied to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,9 @@ class CheckoutService:
             cart.close()
             order_id, number = await unit.add_order(order, access_key_hash=hash_access_key(access_key))
             order.number = number
+            if request.idempotency is not None:
+                await unit.attach_order(request.idempotency.scope, request.idempotency.key, number=number,
+                                        access_key=access_key)
             if voucher is not None:
                 await unit.redeem(voucher, customer_key=customer_key(request.customer_id, email_key),
                                   order_id=order_id)
@@ -200,6 +205,26 @@ class CheckoutService:
         if placed.status is OrderStatus.CANCELED:
             raise PaymentDeclined(order.number, result.decline_reason or "declined")
         return PlacedOrder(order=placed, access_key=access_key)
+
+    async def resume(self, request: CheckoutRequest, *, number: str, access_key: str) -> PlacedOrder:
+        """Finish the order an earlier try of this same request placed, whose answer was lost: a charge whose
+        outcome never reached the order is asked for again under the same gateway key (so never taken twice)."""
+        token = check_token(request.payment_token)
+        async with self._units.begin() as unit:
+            found = await unit.lock_order(number)
+        if found is None:
+            raise NotFound("order", number)
+        order = found[1]
+        if order.status is OrderStatus.PENDING and order.payment.status is PaymentStatus.PENDING:
+            result = await self._gateway.charge(ChargeRequest(
+                reference=number, amount=order.totals.total, token=token, idempotency_key=f"order-{number}",
+                email=order.email))
+            order = await self.record_charge(number, result)
+        if order.status is OrderStatus.CANCELED:
+            if order.payment.status is PaymentStatus.FAILED:
+                raise PaymentDeclined(number, order.payment.decline_reason or "declined")
+            raise Conflict(f"order {number} was canceled before it was paid")
+        return PlacedOrder(order=order, access_key=access_key)
 
     async def record_charge(self, number: str, result: ChargeResult, *,
                             placed: tuple[int, Order] | None = None) -> Order:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -134,25 +135,44 @@ class CommerceUnit(Protocol):
         """Record a gateway event as applied; False if it already was (a replay)."""
         ...
 
+    async def attach_order(self, scope: str, key: str, *, number: str, access_key: str) -> None:
+        """Tie the order placed in this transaction to the idempotency key its request claimed."""
+        ...
+
 
 class MainUnitOfWork(Protocol):
     def begin(self) -> AbstractAsyncContextManager[CommerceUnit]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What claiming an idempotency key found.
+
+    state: "new" (claimed: run the request), "done" (finished: `status` and `body` are its answer), "running"
+    (another request holds it until `locked_until`), "mismatch" (the key was used with a different request), or
+    "resume" (claimed; an earlier try placed `order_number` but its answer was never stored)."""
+
+    state: str
+    status: int | None = None
+    body: object = None
+    locked_until: datetime | None = None
+    order_number: str | None = None
+    access_key: str | None = None
 
 
 class IdempotencyStore(Protocol):
     """Stored responses of requests that carried an Idempotency-Key."""
 
     async def claim(self, scope: str, key: str, fingerprint: str, *, now: datetime, lock_for: float,
-                    keep_for: float) -> tuple[str, int | None, object]:
-        """Claim the key for a new request. Returns ("new", None, None) when claimed; ("done", status, body) for a
-        finished one; ("running", None, None) while another request holds it; ("mismatch", None, None) when the
-        key was used with a different request."""
+                    keep_for: float) -> Claim:
+        """Claim the key for a request, locking it for `lock_for` seconds."""
         ...
 
     async def finish(self, scope: str, key: str, *, status: int, body: object) -> None: ...
 
-    async def forget(self, scope: str, key: str) -> None:
-        """Drop a claim whose request failed unexpectedly, so it can be retried."""
+    async def release(self, scope: str, key: str) -> None:
+        """A claim whose request failed on our side: drop it so the request can run again, or, if it placed an
+        order, unlock it so a retry can finish that order."""
         ...
 
     async def purge(self, *, now: datetime) -> int: ...

@@ -22,6 +22,7 @@ from shop.domain.users import (
     TooManyAttempts,
 )
 from shop.services.checkout import ItemsUnavailable, PaymentDeclined
+from shop.services.idempotency import RequestInProgress
 from shop.services.payment_gateway import GatewayUnavailable, PaymentConfigurationError
 from shop.services.phone_verification import SmsNotSent
 from shop.services.ports import StoreBusy, StoreUnavailable
@@ -140,6 +141,11 @@ async def _declined(_: Request, exc: Exception) -> Response:
                    errors=[{"field": "payment.token", "message": exc.reason}])
 
 
+async def _in_progress(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestInProgress)
+    return problem(409, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _bad_webhook(_: Request, exc: Exception) -> Response:
     return problem(400, str(exc))
 
@@ -191,6 +197,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(VoucherNotApplicable, _voucher)
     app.add_exception_handler(ItemsUnavailable, _unavailable_items)
     app.add_exception_handler(PaymentDeclined, _declined)
+    app.add_exception_handler(RequestInProgress, _in_progress)
     app.add_exception_handler(InvalidWebhook, _bad_webhook)
     app.add_exception_handler(GatewayUnavailable, _gateway_down)
     app.add_exception_handler(PaymentConfigurationError, _gateway_refused)

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, update
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.orders import insert_ignoring_duplicates
 from shop.infrastructure.db.main.tables import idempotency_keys
+from shop.services.commerce_ports import Claim
 
 _k = idempotency_keys.c
 
@@ -24,44 +25,48 @@ class SqlIdempotency:
         self._claims = Store(store.name, engine, store.host)
 
     async def claim(self, scope: str, key: str, fingerprint: str, *, now: datetime, lock_for: float,
-                    keep_for: float) -> tuple[str, int | None, object]:
+                    keep_for: float) -> Claim:
         where = (_k.scope == scope, _k.key == key)
         fresh = {"fingerprint": fingerprint, "status_code": None, "response": None,
                  "locked_until": now + timedelta(seconds=lock_for), "created_at": now,
-                 "expires_at": now + timedelta(seconds=keep_for)}
+                 "expires_at": now + timedelta(seconds=keep_for), "order_number": None, "order_access_key": None}
         # the insert runs alone: a transaction that also read or deleted first would hold gap locks on MariaDB,
         # and two requests with one new key would deadlock instead of one waiting for the other
         async with self._claims.write() as conn:
             claimed = await conn.execute(self._insert.values(scope=scope, key=key, **fresh))
         if claimed.rowcount == 1:
-            return "new", None, None
+            return Claim("new")
         async with self._claims.write() as conn:
             row = (await conn.execute(select(_k.fingerprint, _k.status_code, _k.response, _k.locked_until,
-                                             _k.expires_at).where(*where).with_for_update())).first()
+                                             _k.expires_at, _k.order_number, _k.order_access_key)
+                                      .where(*where).with_for_update())).first()
             if row is None:  # purged between the two statements
-                return "running", None, None
+                return Claim("running", locked_until=now + timedelta(seconds=1))
             if row.expires_at <= now:  # a key past its keeping time is as good as new
                 await conn.execute(update(idempotency_keys).where(*where).values(**fresh))
-                return "new", None, None
+                return Claim("new")
             if row.fingerprint != fingerprint:
-                return "mismatch", None, None
+                return Claim("mismatch")
             if row.status_code is not None:
-                return "done", int(row.status_code), row.response
+                return Claim("done", status=int(row.status_code), body=row.response)
             if row.locked_until is not None and row.locked_until > now:
-                return "running", None, None
-            # the first request died without an answer: this one takes the key over
+                return Claim("running", locked_until=row.locked_until)
+            # the first request died without an answer: this one takes the key over, and its order if it made one
             await conn.execute(update(idempotency_keys).where(*where).values(locked_until=fresh["locked_until"]))
-            return "new", None, None
+            if row.order_number is not None:
+                return Claim("resume", order_number=row.order_number, access_key=row.order_access_key)
+            return Claim("new")
 
     async def finish(self, scope: str, key: str, *, status: int, body: object) -> None:
         async with self._store.write() as conn:
             await conn.execute(update(idempotency_keys).where(_k.scope == scope, _k.key == key).values(
                 status_code=status, response=body, locked_until=None))
 
-    async def forget(self, scope: str, key: str) -> None:
+    async def release(self, scope: str, key: str) -> None:
+        where = (_k.scope == scope, _k.key == key, _k.status_code.is_(None))
         async with self._store.write() as conn:
-            await conn.execute(delete(idempotency_keys).where(_k.scope == scope, _k.key == key,
-                                                               _k.status_code.is_(None)))
+            await conn.execute(delete(idempotency_keys).where(*where, _k.order_number.is_(None)))
+            await conn.execute(update(idempotency_keys).where(*where).values(locked_until=None))
 
     async def purge(self, *, now: datetime) -> int:
         async with self._store.write() as conn:

@@ -30,6 +30,7 @@ from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.carts import CartRows, load_cart, load_voucher
 from shop.infrastructure.db.main.outbox import OutboxTransaction
 from shop.infrastructure.db.main.tables import (
+    idempotency_keys,
     order_lines,
     orders,
     payment_events,
@@ -99,6 +100,8 @@ _INSERT_ORDER_AND_LINES_PG = insert(order_lines).from_select(
         _PLACED.join(_LINES_GIVEN, true())),
 ).add_cte(_PLACED).returning(order_lines.c.order_id)
 _UPDATE_ORDER_IF = _UPDATE_ORDER.where(orders.c.status == bindparam("b_status"))
+_ATTACH_ORDER = update(idempotency_keys).where(idempotency_keys.c.scope == bindparam("b_scope"),
+                                               idempotency_keys.c.key == bindparam("b_key"))
 
 
 async def _load(conn: AsyncConnection, number: str, *, lock: bool = False) -> tuple[int, Order] | None:
@@ -321,6 +324,10 @@ class SqlCommerceUnit:
     async def set_payment(self, order_id: int, payment: Payment) -> None:
         await WRITES.execute(self.conn, _UPDATE_ORDER, {"b_id": order_id, "updated_at": utcnow(),
                                                 **_payment_values(payment)})
+
+    async def attach_order(self, scope: str, key: str, *, number: str, access_key: str) -> None:
+        await WRITES.execute(self.conn, _ATTACH_ORDER, {"b_scope": scope, "b_key": key, "order_number": number,
+                                                        "order_access_key": access_key})
 
     async def first_time(self, provider: str, event_id: str, *, now: datetime) -> bool:
         result = await self.conn.execute(insert_ignoring_duplicates(self.backend, payment_events).values(

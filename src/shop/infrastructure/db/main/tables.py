@@ -182,6 +182,10 @@ idempotency_keys = Table(
     Column("locked_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # the order the request placed and its guest access key, written in the order's transaction: a retry whose
+    # first answer was lost finishes that order instead of placing another
+    Column("order_number", String(24)),
+    Column("order_access_key", String(64)),
     PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
     Index("ix_idempotency_keys_expires", "expires_at"),
 )

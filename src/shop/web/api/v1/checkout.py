@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import orjson
@@ -10,9 +11,10 @@ from pydantic import Field
 from starlette.responses import Response
 
 from shop.domain.errors import DomainError
+from shop.domain.orders import OrderStatus
 from shop.domain.pricing import Address
-from shop.services.checkout import CheckoutRequest, CheckoutService
-from shop.services.idempotency import Idempotency, fingerprint
+from shop.services.checkout import CheckoutRequest, CheckoutService, PlacedOrder
+from shop.services.idempotency import Idempotency, Ticket, fingerprint
 from shop.web.api.v1.money_json import money, order_json
 from shop.web.api.v1.schemas import Problem, StrictInput
 from shop.web.problems import PROBLEM, response_for
@@ -70,18 +72,21 @@ async def shipping_methods(request: Request,
     return JSON({"items": items, "total": len(items)})
 
 
-async def _place(request: Request, body: CheckoutIn, customer_id: str | None) -> tuple[int, object]:
+def _request(body: CheckoutIn, customer_id: str | None, ticket: Ticket | None) -> CheckoutRequest:
+    return CheckoutRequest(cart_id=body.cart_id, email=body.email, address=body.shipping_address.address(),
+                           shipping_method=body.shipping_method, payment_token=body.payment.token,
+                           customer_id=customer_id, discount_code=body.discount_code, idempotency=ticket)
+
+
+async def _answer(request: Request, work: Awaitable[PlacedOrder]) -> tuple[int, object]:
     try:
-        placed = await _checkout(request).place_order(CheckoutRequest(
-            cart_id=body.cart_id, email=body.email, address=body.shipping_address.address(),
-            shipping_method=body.shipping_method, payment_token=body.payment.token, customer_id=customer_id,
-            discount_code=body.discount_code))
+        placed = await work
     except DomainError as exc:
         problem = await response_for(request, exc)
         return problem.status_code, orjson.loads(bytes(problem.body))
     order = order_json(placed.order)
     order["access_key"] = placed.access_key
-    return (201 if placed.order.status.value == "paid" else 202), order
+    return (202 if placed.order.status is OrderStatus.PENDING else 201), order
 
 
 @router.post("/checkout", status_code=201, responses=_ERRORS)
@@ -90,14 +95,22 @@ async def checkout(request: Request, body: CheckoutIn, user: MaybeUser,
     """Place the order for a cart and pay for it: 201 when paid, 202 when the payment needs the customer
     (`payment.action_url`), 402 when declined. With `Idempotency-Key`, a retry returns the first answer."""
     customer_id = user.id if user else None
+    service = _checkout(request)
     if idempotency_key is None:
-        status, payload = await _place(request, body, customer_id)
+        status, payload = await _answer(request, service.place_order(_request(body, customer_id, None)))
         replayed = False
     else:
         scope = f"checkout:{customer_id or 'guest'}"
         raw = await request.body()
-        outcome = await _idempotency(request).run(scope, idempotency_key, fingerprint(raw),
-                                                  lambda: _place(request, body, customer_id))
+
+        def place(ticket: Ticket) -> Awaitable[tuple[int, object]]:
+            return _answer(request, service.place_order(_request(body, customer_id, ticket)))
+
+        def resume(number: str, access_key: str) -> Awaitable[tuple[int, object]]:
+            return _answer(request, service.resume(_request(body, customer_id, None), number=number,
+                                                   access_key=access_key))
+
+        outcome = await _idempotency(request).run(scope, idempotency_key, fingerprint(raw), place, resume)
         status, payload, replayed = outcome.status, outcome.body, outcome.replayed
     headers = {"Cache-Control": "no-store"}
     if idempotency_key is not None:
