@@ -23,9 +23,9 @@ run: $(VENV)/.installed
 	$(BIN)/shop seed --demo
 	$(BIN)/shop serve
 
-## test: set up with the dev extras (and Debian's Chromium for the browser tests) and run the whole suite
+## test: set up with the dev extras (and Debian's Chromium and nginx, installed if missing) and run the whole suite
 test: $(VENV)/.installed-dev
-	./scripts/ensure-chromium
+	./scripts/ensure-test-tools
 	$(BIN)/python -m pytest
 
 ## lint: ruff, mypy (strict on domain and services), import-linter

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -14,6 +17,7 @@ from shop.bootstrap import build_databases, create_asgi_app
 from shop.config import STORES, Settings
 from shop.infrastructure.db import migrate as migrations
 from shop.infrastructure.db.engines import Databases
+from shop.runtime.nginx import NginxError, find_nginx
 from tests import mongo_server
 from tests.databases import DatabaseFactory, select_databases, where
 
@@ -27,7 +31,43 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     header = [f"databases under test: {', '.join(SELECTION.databases)} ({how})"]
     if "mongodb" in SELECTION.databases:
         header.append(f"mongodb (the users store only): {mongo_server.describe()}")
-    return header
+    return header + skipped_groups()
+
+
+def skipped_groups() -> list[str]:
+    """Every group of tests this run skips (or fails for want of a tool), and why: nothing is skipped unsaid."""
+    lines = []
+    for name in ("postgresql", "mariadb"):
+        if name not in SELECTION.databases:
+            why = "not among SHOP_TEST_DATABASES" if SELECTION.required else \
+                f"nothing answered {where(name)} (SHOP_TEST_DATABASES=sqlite,{name} requires it)"
+            lines.append(f"skipped: the {name} cases of the database tests — {why}")
+    if "mongodb" not in SELECTION.databases:
+        lines.append("skipped: mongodb tests (the users store on MongoDB) — mongodb is not among the databases "
+                     "under test (SHOP_TEST_DATABASES=…,mongodb, with nx-27017 or SHOP_TEST_MONGODB_URL)")
+    if "sqlite" in SELECTION.sql:
+        lines.append("skipped on purpose: 2 SQLite cases that cannot arise there (one writer at a time) — a claimer "
+                     "skipping the rows another holds (test_outbox), a deadlock retried (test_store_busy)")
+    # CI (SHOP_TEST_DATABASES set) fails these instead of skipping them
+    outcome = "FAILS" if SELECTION.required else "skipped"
+    chromium = os.environ.get("SHOP_TEST_CHROMIUM", "/usr/bin/chromium")
+    if not os.path.isfile(chromium):
+        lines.append(f"{outcome}: browser tests (tests/browser) — no Chromium at {chromium}: "
+                     "scripts/ensure-test-tools installs it")
+    elif importlib.util.find_spec("playwright") is None:
+        lines.append(f"{outcome}: browser tests (tests/browser) — no playwright: pip install -e '.[dev]'")
+    from tests.deploy.test_deploy_files import BIN, LINTERS  # the tools its tests require, named where they are
+
+    tools = [t for t in (*LINTERS, "kubectl") if not ((BIN / t).exists() or shutil.which(t))]
+    if tools:
+        lines.append(f"{outcome}: deployment-file tests (tests/deploy/test_deploy_files.py) — missing "
+                     f"{', '.join(tools)} (dev extras; kubectl 1.27+)")
+    try:
+        find_nginx(None)
+    except NginxError:
+        lines.append("FAILS: tests/runtime (`shop serve --pools` puts nginx in front) — no nginx on PATH or at "
+                     "/usr/sbin/nginx: scripts/ensure-test-tools installs it")
+    return lines
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
