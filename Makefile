@@ -17,7 +17,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
-## run: set up, migrate, seed the demo shop if the catalogue is empty, serve on http://127.0.0.1:8000
+## run: set up, migrate, seed the demo shop if the catalogue is empty, serve on http://127.0.0.1:8000 with the
+## background worker (e-mail, reservation expiry) beside the web workers; Ctrl-C or SIGTERM stops both
 run: $(VENV)/.installed
 	$(BIN)/shop migrate
 	$(BIN)/shop seed --demo

@@ -248,7 +248,8 @@ def start_shop(db: BenchDatabase, stack: contextlib.ExitStack, *, response_cache
     home = workdir / f"shop-cache-{state}"
     home.mkdir(exist_ok=True)
     env = database.shop_env(db, SHOP_RESPONSE_CACHE=str(response_cache).lower())
-    argv = [database.shop_command(), "serve", "--workers", str(WORKERS), "--host", servers.HOST,
+    # --no-worker: `shop serve` is gunicorn's master, its process group the server the CPU meter measures
+    argv = [database.shop_command(), "serve", "--no-worker", "--workers", str(WORKERS), "--host", servers.HOST,
             "--port", str(port)]
     info: dict[str, Any] = {"argv": ["shop", *argv[1:]], "workers": WORKERS,
                             "env": {"SHOP_RESPONSE_CACHE": env["SHOP_RESPONSE_CACHE"],

@@ -641,7 +641,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "how": "before the server starts, with the shop's own Cart and store_cart, in the database"}
     port = servers.free_port()
     env = database.shop_env(db)
-    argv = [database.shop_command(), "serve", "--workers", str(WORKERS), "--host", servers.HOST, "--port", str(port)]
+    # --no-worker: `shop serve` is gunicorn's master, its process group the server the CPU meter measures
+    argv = [database.shop_command(), "serve", "--no-worker", "--workers", str(WORKERS), "--host", servers.HOST,
+            "--port", str(port)]
     meta["server"] = {"argv": ["shop", *argv[1:]], "config": _shop_config(env, workdir)}
     results: dict[str, Any] = {}
     try:

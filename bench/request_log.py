@@ -63,7 +63,9 @@ def bench_variant(db: BenchDatabase, *, variant: str, response_cache: bool, wrk_
              "SHOP_VAR_DIR": str(workdir / "var"), "SHOP_RUN_DIR": str(workdir / "run")}
     env = database.shop_env(db, **extra)
     port = servers.free_port()
-    argv = [database.shop_command(), "serve", "--workers", str(WORKERS), "--host", servers.HOST, "--port", str(port)]
+    # --no-worker: `shop serve` is gunicorn's master (the server the harness stops), no background work beside it
+    argv = [database.shop_command(), "serve", "--no-worker", "--workers", str(WORKERS), "--host", servers.HOST,
+            "--port", str(port)]
     run.server = {"argv": ["shop", *argv[1:]], "workers": WORKERS, "variant": variant,
                   "env": {k: v for k, v in extra.items() if not k.endswith("_DIR")}}
     _say(f"[bold]shop[/], response cache {cache}, {variant}, on port {port}")

@@ -92,11 +92,11 @@ def bench_setup(setup: Setup, db: BenchDatabase, *, wrk_path: str, options: argp
     home.mkdir()
     if setup.pools:
         (home / "pools.toml").write_text(POOLS)
-        argv = [database.shop_command(), "serve", "--pools", "pools.toml", "--host", servers.HOST,
+        argv = [database.shop_command(), "serve", "--pools", "pools.toml", "--no-worker", "--host", servers.HOST,
                 "--port", str(port)]
-    else:
-        argv = [database.shop_command(), "serve", "--workers", str(setup.workers), "--host", servers.HOST,
-                "--port", str(port)]
+    else:  # --no-worker: `shop serve` is gunicorn's master, and neither setup has background work beside it
+        argv = [database.shop_command(), "serve", "--no-worker", "--workers", str(setup.workers), "--host",
+                servers.HOST, "--port", str(port)]
     run.server = {"argv": ["shop", *argv[1:]], "workers": setup.workers, "pools": setup.pools,
                   "env": {"SHOP_RESPONSE_CACHE": env["SHOP_RESPONSE_CACHE"], "SHOP_MAIN_DB_URL": db.masked_url},
                   "config": _shop_config(env, home)}

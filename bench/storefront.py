@@ -292,7 +292,8 @@ def bench_shop(db: BenchDatabase, *, wrk_path: str, options: argparse.Namespace,
                workdir: Path) -> tuple[list[Target], dict[str, Any]]:
     port = servers.free_port()
     env = database.shop_env(db, SHOP_RESPONSE_CACHE="false")
-    argv = [database.shop_command(), "serve", "--workers", str(WORKERS), "--host", servers.HOST,
+    # --no-worker: `shop serve` is gunicorn's master, its process group the server the CPU meter measures
+    argv = [database.shop_command(), "serve", "--no-worker", "--workers", str(WORKERS), "--host", servers.HOST,
             "--port", str(port)]
     info: dict[str, Any] = {"argv": ["shop", *argv[1:]], "workers": WORKERS,
                             "env": {"SHOP_RESPONSE_CACHE": "false", "SHOP_MAIN_DB_URL": db.masked_url},

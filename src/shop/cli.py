@@ -23,7 +23,7 @@ from shop.domain.users import EmailTaken
 from shop.infrastructure.db import migrate as migrations
 from shop.infrastructure.db.engines import Databases, StoreConfigError, short_reason
 from shop.infrastructure.db.main.stock import SqlStock
-from shop.runtime.serve import ServeOptions, exec_gunicorn
+from shop.runtime.serve import ServeOptions, exec_gunicorn, run_with_worker
 from shop.runtime.worker import serve_worker
 from shop.services.ports import StoreUnavailable
 from shop.services.seeding import seed_catalog
@@ -188,7 +188,8 @@ def createadmin(
 def worker(
     idle: Annotated[float, typer.Option(min=0.05, max=60, help="seconds to wait when nothing is due")] = 1.0,
 ) -> None:
-    """Deliver queued e-mails (the outbox) until stopped with SIGTERM or Ctrl-C."""
+    """The background worker on its own: the outbox (e-mail), expired reservations, in-stock flags, stray refunds,
+    housekeeping; until SIGTERM or Ctrl-C. `shop serve` runs one itself unless --no-worker."""
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -223,8 +224,13 @@ def serve(
     max_requests_jitter: Annotated[int | None, typer.Option(min=0, help="default: a tenth of --max-requests")] = None,
     nginx: Annotated[str | None, typer.Option(help="with --pools: the nginx binary (default: nginx on PATH, then "
                                                    "/usr/sbin/nginx)")] = None,
+    with_worker: Annotated[bool, typer.Option(
+        "--worker/--no-worker",
+        help="run the background worker (`shop worker`) beside the web workers; --no-worker where a process manager "
+             "runs it apart")] = True,
 ) -> None:
-    """Serve the shop with gunicorn and uvicorn workers; with --pools, one gunicorn per route pool behind nginx."""
+    """Serve the shop (gunicorn and uvicorn workers) and run the background worker; with --pools, one gunicorn per
+    route pool behind nginx."""
     settings = _settings()
     _databases(settings)  # a bad URL fails here, in one line, not in every worker
     if pools is not None:
@@ -232,7 +238,7 @@ def serve(
             _fail("--workers and --bind do not apply with --pools: each pool's min and max size it, on its own socket",
                   2)
         _serve_pools(settings, pools, host=host, port=port, backup=backup, max_requests=max_requests,
-                     max_requests_jitter=max_requests_jitter, nginx=nginx)
+                     max_requests_jitter=max_requests_jitter, nginx=nginx, with_worker=with_worker)
         return
     if backup or nginx:
         _fail("--backup and --nginx need --pools: the backup server sits in nginx's upstreams", 2)
@@ -240,12 +246,21 @@ def serve(
                            workers=workers or settings.worker_count, log_level=settings.log_level, bind=bind,
                            run_dir=settings.run_dir, pool=settings.pool, max_requests=max_requests,
                            max_requests_jitter=max_requests_jitter)
-    out.print(f"serving on http://{options.address} with {options.workers} workers", highlight=False)
-    exec_gunicorn(options)
+    if not with_worker:
+        out.print(f"serving on http://{options.address} with {options.workers} workers (no background worker)",
+                  highlight=False)
+        exec_gunicorn(options)  # this process becomes gunicorn's master
+        return
+    out.print(f"serving on http://{options.address} with {options.workers} workers and the background worker",
+              highlight=False)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    code = run_with_worker(options)
+    if code:
+        raise typer.Exit(code)
 
 
 def _serve_pools(settings: Settings, path: Path, *, host: str | None, port: int | None, backup: str | None,
-                 max_requests: int, max_requests_jitter: int | None, nginx: str | None) -> None:
+                 max_requests: int, max_requests_jitter: int | None, nginx: str | None, with_worker: bool) -> None:
     from rich.markup import escape  # the messages quote [pools.<name>] tables, which are not markup
 
     from shop.infrastructure.process_files import FileProcessBoard
@@ -278,7 +293,7 @@ def _serve_pools(settings: Settings, path: Path, *, host: str | None, port: int 
                                        nginx_binary=binary, log_level=settings.log_level, max_requests=max_requests,
                                        max_requests_jitter=max_requests_jitter, static_files=static)
     try:
-        supervisor.run(plan, serving, board=FileProcessBoard(settings.run_dir))
+        supervisor.run(plan, serving, board=FileProcessBoard(settings.run_dir), with_worker=with_worker)
     except (supervisor.SupervisorError, NginxError) as exc:
         _fail(escape(str(exc)))
 

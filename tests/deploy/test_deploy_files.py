@@ -111,7 +111,7 @@ def test_every_pool_is_a_deployment_with_its_service_autoscaler_and_disruption_b
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
         assert {"name": "SHOP_POOL", "value": pool} in container["env"]
-        assert container["args"] == ["serve"]
+        assert container["args"] == ["serve", "--no-worker"], "the background worker is its own Deployment"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert set(container["resources"]) == {"requests", "limits"}

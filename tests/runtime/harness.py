@@ -126,6 +126,14 @@ class PoolsShop:
         assert pid is not None, f"pool {name} has no master"
         return pid
 
+    def background_worker(self) -> int | None:
+        """The pid of the background worker (`shop worker`) `shop serve --pools` runs beside the pools."""
+        for child in psutil.Process(self.serve.pid).children():
+            with contextlib.suppress(psutil.Error):
+                if child.cmdline()[-2:] == ["shop", "worker"]:
+                    return child.pid
+        return None
+
     def workers(self, name: str) -> set[int]:
         """The pool's worker pids as the kernel sees them (children of its current master)."""
         try:

@@ -117,6 +117,8 @@ async def test_a_killed_worker_is_replaced_and_only_its_in_flight_requests_fail(
 async def test_sighup_replaces_every_worker_without_a_failed_request(shop: PoolsShop) -> None:
     before = {name: shop.workers(name) for name in ("catalog", "checkout")}
     masters = {name: shop.master(name) for name in before}
+    background = shop.background_worker()
+    assert background is not None
 
     async def hup() -> None:
         await asyncio.sleep(1.0)
@@ -130,6 +132,16 @@ async def test_sighup_replaces_every_worker_without_a_failed_request(shop: Pools
         wait_for(lambda n=name, o=old: (w := shop.workers(n)) and len(w) == len(o) and not w & o, seconds=30,
                  what=f"new workers for {name}")
         assert shop.master(name) == masters[name]  # a reload, not a restart
+    # and the background worker is a new one, on the new code
+    wait_for(lambda: shop.background_worker() not in (None, background), seconds=30, what="a new background worker")
+
+
+def test_the_background_worker_runs_beside_the_pools_and_is_started_again_when_it_dies(shop: PoolsShop) -> None:
+    first = shop.background_worker()
+    assert first is not None, "`shop serve --pools` runs no background worker"
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: shop.background_worker() not in (None, first), seconds=20, what="a new background worker")
+    assert "background worker" in shop.serve.log_tail() and "exited with -9" in shop.serve.log_tail()
 
 
 async def test_a_stuck_checkout_pool_leaves_the_catalogue_p99_alone(shop: PoolsShop) -> None:
@@ -204,10 +216,11 @@ async def _check_out(client: httpx.AsyncClient, cart_id: str, deadline: float) -
 
 @pytest.fixture
 def backup(runtime_settings: Settings) -> Iterator[str]:
-    """A second, plain `shop serve` on the same database: the Backup server."""
+    """A second, plain `shop serve` on the same database: the Backup server (Main's runs the background worker)."""
     home = short_home()
     port = free_port()
-    server = launch("backup", [sys.executable, "-m", "shop", "serve", "--workers", "1", "--port", str(port)],
+    server = launch("backup", [sys.executable, "-m", "shop", "serve", "--workers", "1", "--port", str(port),
+                               "--no-worker"],
                     env=shop_env(runtime_settings.main_db_url, SHOP_POOL="backup"), cwd=home)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", server)

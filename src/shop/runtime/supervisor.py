@@ -2,8 +2,10 @@
 
 Once a second the loop restarts a pool's gunicorn master that died, restarts nginx if it stopped, asks every pool's
 /readyz whether Main can serve (N failures in a row and nginx sends the pool's traffic to its backup, until it
-answers again), lets the autoscaler size the pools, and posts the pools' state on the process board.
-SIGTERM or SIGINT stops everything gracefully; SIGHUP reloads every gunicorn (new code) and nginx.
+answers again), lets the autoscaler size the pools, restarts the background worker (`shop worker`, unless
+`--no-worker`) if it died, and posts the pools' state on the process board.
+SIGTERM or SIGINT stops everything gracefully; SIGHUP reloads every gunicorn (new code) and nginx, and restarts the
+background worker on the new code. Every child runs in its own session and is stopped if this process dies.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ import httpx
 import psutil
 
 from shop.runtime.autoscaler import Budget, Controller
+from shop.runtime.background import BackgroundWorker
+from shop.runtime.children import STOP_TIMEOUT_S, Child
 from shop.runtime.nginx import Nginx, NginxError, NginxFiles, StaticFile, Upstream, nginx_user, render
 from shop.runtime.pools import PoolSpec, PoolsPlan
 from shop.runtime.serve import ServeOptions, gunicorn_argv, gunicorn_env
@@ -36,9 +39,6 @@ READY_TIMEOUT_S = 60.0  # a pool's first workers import the whole app
 HEALTH_TIMEOUT_S = 2.0
 DOWN_AFTER = 3  # /readyz failures in a row before nginx is told Main is down
 UP_AFTER = 2  # answers in a row before Main takes its traffic back
-STOP_TIMEOUT_S = 30.0  # gunicorn's graceful_timeout is 20 s
-QUICK_DEATH_S = 10.0  # a master dying sooner than this after its start is crashing: restarts back off
-MAX_BACKOFF_S = 30.0
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes, with the terminating NUL
 
 
@@ -58,10 +58,11 @@ class ServeSettings:
     static_files: Callable[[], tuple[StaticFile, ...]] = tuple
 
 
-class PoolServer:
+class PoolServer(Child):
     """One pool's gunicorn master and its workers (the autoscaler's `ManagedPool`)."""
 
     def __init__(self, spec: PoolSpec, settings: ServeSettings, env: Mapping[str, str]) -> None:
+        super().__init__(f"pool {spec.name}")
         self.spec = spec
         self.name = spec.name
         self.min_workers = spec.min_workers
@@ -72,14 +73,9 @@ class PoolServer:
         self._env = dict(env)
         self.size = spec.min_workers  # what the master was last asked for; a restart starts there
         self._launched_with = self.size
-        self.process: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-        self.quick_deaths = 0
-        self.restart_at = 0.0
         self.failures = 0
         self.answers = 0
         self.down = False  # nginx sends this pool's traffic to its backup
-        self.draining: list[tuple[int, float]] = []  # process groups of dead masters, and when to kill them
 
     def options(self) -> ServeOptions:
         s = self._settings
@@ -91,17 +87,12 @@ class PoolServer:
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         options = self.options()
         # its own session: when the master dies, its orphaned workers can still be reached as one group
-        self.process = subprocess.Popen(gunicorn_argv(options), env=gunicorn_env(options, self._env),  # noqa: S603
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        self.launch(gunicorn_argv(options), gunicorn_env(options, self._env))
         self._launched_with = self.size
-        self.started_at = time.monotonic()
 
     @property
     def master_pid(self) -> int | None:
-        return self.process.pid if self.alive() and self.process is not None else None
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.pid
 
     def worker_pids(self) -> list[int]:
         pid = self.master_pid
@@ -112,21 +103,12 @@ class PoolServer:
         except psutil.Error:
             return []
 
-    def _signal_master(self, signum: signal.Signals) -> bool:
-        pid = self.master_pid
-        if pid is None:
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-            return True
-        return False
-
     def add_worker(self) -> None:
-        if self._signal_master(signal.SIGTTIN):
+        if self.send(signal.SIGTTIN):
             self.size += 1
 
     def remove_worker(self) -> None:
-        if self.size > 1 and self._signal_master(signal.SIGTTOU):
+        if self.size > 1 and self.send(signal.SIGTTOU):
             self.size -= 1
 
     def recycle(self, pid: int) -> None:
@@ -137,70 +119,16 @@ class PoolServer:
     def reload(self) -> None:
         """New workers with new code; the old ones finish their requests. A HUP resets gunicorn to its command
         line's worker count, so the size the autoscaler chose is asked for again."""
-        if not self._signal_master(signal.SIGHUP):
+        if not self.send(signal.SIGHUP):
             return
         change = self.size - self._launched_with
         for _ in range(abs(change)):
-            self._signal_master(signal.SIGTTIN if change > 0 else signal.SIGTTOU)
-
-    def bury(self) -> None:
-        """The master died: its orphaned workers stop accepting and finish what they hold (SIGTERM)."""
-        assert self.process is not None
-        group = self.process.pid
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGTERM)
-            self.draining.append((group, time.monotonic() + STOP_TIMEOUT_S))
-        lived = time.monotonic() - self.started_at
-        self.quick_deaths = self.quick_deaths + 1 if lived < QUICK_DEATH_S else 0
-        delay = min(MAX_BACKOFF_S, 2.0 ** (self.quick_deaths - 1)) if self.quick_deaths else 0.0
-        self.restart_at = time.monotonic() + delay
-        self.process = None
-
-    def kill_stragglers(self, *, now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        left = []
-        for group, deadline in self.draining:
-            if not _group_alive(group):
-                continue
-            if moment >= deadline:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(group, signal.SIGKILL)
-                continue
-            left.append((group, deadline))
-        self.draining = left
-
-    def stop(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait_stopped(self, deadline: float) -> None:
-        if self.process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)  # whatever outlived the graceful stop
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        for group, _ in self.draining:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
-        self.draining = []
+            self.send(signal.SIGTTIN if change > 0 else signal.SIGTTOU)
 
     def state(self) -> PoolState:
         return PoolState(name=self.name, min_workers=self.min_workers, max_workers=self.max_workers,
                          workers=len(self.worker_pids()), master_pid=self.master_pid, updated_at=datetime.now(UTC),
                          prefixes=self.spec.prefixes, backup=self.spec.backup, manual=self.manual_size is not None)
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def _answers(client: httpx.AsyncClient, path: str) -> bool:
@@ -213,10 +141,11 @@ async def _answers(client: httpx.AsyncClient, path: str) -> bool:
 
 class Supervisor:
     def __init__(self, plan: PoolsPlan, settings: ServeSettings, *, board: ProcessBoard,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, worker: BackgroundWorker | None = None) -> None:
         self.plan = plan
         self.settings = settings
         self.board = board
+        self.worker = worker
         self.pools = [PoolServer(spec, settings, os.environ if env is None else env) for spec in plan.pools]
         for pool in self.pools:
             if len(str(pool.socket)) > SOCKET_PATH_MAX:
@@ -260,13 +189,16 @@ class Supervisor:
             self.nginx.check()  # a bad listen address or a broken nginx fails before any gunicorn starts
             for pool in self.pools:
                 pool.start()
+            if self.worker is not None:
+                self.worker.start()
             await self._wait_ready(clients)
             self._start_nginx()
             await asyncio.sleep(0.3)
             if not self.nginx.alive():
                 raise NginxError(f"nginx stopped at once: {self.nginx.error_tail()}")
-            log.info("serving on http://%s: %s", self.plan.listen,
-                     "; ".join(f"{p.name} {p.size} workers ({', '.join(p.spec.prefixes)})" for p in self.pools))
+            log.info("serving on http://%s: %s%s", self.plan.listen,
+                     "; ".join(f"{p.name} {p.size} workers ({', '.join(p.spec.prefixes)})" for p in self.pools),
+                     "; and the background worker" if self.worker is not None else "")
             self.board.publish_pools([p.state() for p in self.pools])
             while not self._stopping.is_set():
                 await self._tick(clients)
@@ -308,9 +240,11 @@ class Supervisor:
                 log.warning("pool %s: gunicorn master %d exited with %s; starting a new one", pool.name,
                             pool.process.pid, pool.process.returncode)
                 pool.bury()
-            if pool.process is None and now >= pool.restart_at:
+            if pool.due(now):
                 pool.start()
             pool.kill_stragglers(now=now)
+        if self.worker is not None:
+            self.worker.tick(now)
         if not self.nginx.alive():
             code = self.nginx.process.returncode if self.nginx.process else None
             log.warning("nginx exited with %s; starting it again", code)
@@ -358,9 +292,12 @@ class Supervisor:
             log.error("%s", exc)
 
     def reload(self) -> None:
-        log.info("reloading: new workers for every pool; nginx too if its static files changed")
+        log.info("reloading: new workers for every pool%s; nginx too if its static files changed",
+                 ", a new background worker" if self.worker is not None else "")
         for pool in self.pools:
             pool.reload()
+        if self.worker is not None:
+            self.worker.reload()
         self._static = self.settings.static_files()
         self._reload_nginx()
 
@@ -369,9 +306,13 @@ class Supervisor:
         self.nginx.stop()
         for pool in self.pools:
             pool.stop()
+        if self.worker is not None:
+            self.worker.stop()  # it finishes the batch in hand
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for pool in self.pools:
             pool.wait_stopped(deadline)
+        if self.worker is not None:
+            self.worker.wait_stopped(deadline)
         with contextlib.suppress(OSError):
             self.board.publish_pools([pool.state() for pool in self.pools])
         log.info("stopped")
@@ -383,7 +324,8 @@ def static_files(hashed: Mapping[str, Path], plain: Mapping[str, Path]) -> tuple
                  + [StaticFile(url=f"/static/{name}", file=file, immutable=False) for name, file in plain.items()])
 
 
-def run(plan: PoolsPlan, settings: ServeSettings, *, board: ProcessBoard) -> None:
+def run(plan: PoolsPlan, settings: ServeSettings, *, board: ProcessBoard, with_worker: bool = True) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the health checks would log a line each per second
-    asyncio.run(Supervisor(plan, settings, board=board).run())
+    worker = BackgroundWorker() if with_worker else None
+    asyncio.run(Supervisor(plan, settings, board=board, worker=worker).run())
 
