@@ -97,9 +97,12 @@ class CartService:
                         stock={sku: level.available for sku, level in levels.items()},
                         goods=goods, discount=discount, discount_problem=problem)
 
-    async def _save(self, cart: Cart) -> CartView:
-        cart.updated_at = self._clock()
-        await self._carts.save(cart)
+    async def _save(self, cart: Cart, *also: Cart) -> CartView:
+        """Store the cart (and carts changed with it, in the same transaction); the first one, priced now."""
+        now = self._clock()
+        for changed in (cart, *also):
+            changed.updated_at = now
+        await self._carts.save(cart, *also)
         return await self.view_of(cart)
 
     async def create(self, *, customer_id: str | None) -> tuple[CartView, bool]:
@@ -110,7 +113,7 @@ class CartService:
                 return await self.view_of(existing), False
         now = self._clock()
         cart = Cart(id=new_cart_id(), customer_id=customer_id, created_at=now, updated_at=now)
-        await self._carts.save(cart)
+        await self._carts.add(cart)
         return await self.view_of(cart), True
 
     async def view(self, cart_id: str, *, customer_id: str | None) -> CartView:
@@ -171,8 +174,8 @@ class CartService:
         if mine is None:  # the guest cart simply becomes the customer's
             guest.customer_id = customer_id
             return await self._save(guest)
-        if guest.status is CartStatus.OPEN:
-            mine.absorb(guest, new_line_id=new_line_id)
-            guest.updated_at = self._clock()
-            await self._carts.save(guest)
-        return await self._save(mine)
+        if guest.status is not CartStatus.OPEN:
+            return await self._save(mine)
+        mine.absorb(guest, new_line_id=new_line_id)
+        # together: the guest cart is marked merged only if its lines are in the customer's cart
+        return await self._save(mine, guest)

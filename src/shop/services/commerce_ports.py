@@ -27,8 +27,13 @@ class CartRepository(Protocol):
         """The customer's open cart, if they have one."""
         ...
 
-    async def save(self, cart: Cart) -> None:
-        """Store the cart as it is now (its lines replace the stored ones)."""
+    async def add(self, cart: Cart) -> None:
+        """Store a new cart."""
+        ...
+
+    async def save(self, *carts: Cart) -> None:
+        """Store carts that were added before as they are now (their lines replace the stored ones), all in one
+        transaction; raise NotFound if one is no longer stored."""
         ...
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import event, text
@@ -28,6 +29,8 @@ _DRIVERS = {
 }
 _SUPPORTED = {"sqlite+aiosqlite", "postgresql+asyncpg", "mysql+asyncmy", "mysql+aiomysql", "mariadb+asyncmy",
               "mariadb+aiomysql"}
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 MONGO_STORES = {"users": USERS_INDEXES}  # the stores that may live on MongoDB, and the indexes each needs there
 
 
@@ -113,6 +116,10 @@ def create_engine(url: URL, *, pool_size: int, connect_timeout: float) -> AsyncE
         options["connect_args"] = {"timeout": connect_timeout, "server_settings": {"jit": "off"}}
     else:
         options["connect_args"] = {"connect_timeout": int(max(1, connect_timeout))}
+        # the level PostgreSQL runs at: REPEATABLE READ (MariaDB's default) also locks the gaps between index
+        # records that a write searched, so shoppers adding carts or lines side by side deadlock one another
+        # (docs/decisions/2026-12-07-mariadb-read-committed.md). Set once per connection, when it is made.
+        options["isolation_level"] = "READ COMMITTED"
         # the server's notes (e.g. "name ignored for PRIMARY key") are not problems worth a log line
         logging.getLogger("asyncmy").setLevel(logging.ERROR)
     return create_async_engine(url, **options)
@@ -159,6 +166,28 @@ class Store:
         """A connection in a transaction, committed when the block ends without an error."""
         async with self._connection(self._writer, begin=True) as conn:
             yield conn
+
+    async def transaction(self, unit: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 3) -> T:
+        """`unit` run in a write transaction, as `write()` runs a block; run again on a fresh transaction, up to
+        `attempts` times in all, if the database chose it as a deadlock's victim (it rolled back, so nothing of it
+        stays). Only for a unit whose one effect is its transaction: what it sent elsewhere would go again."""
+        for attempt in range(1, attempts + 1):
+            victim = False
+            try:
+                async with self.write() as conn:
+                    try:
+                        return await unit(conn)
+                    except DBAPIError as exc:
+                        victim = deadlock_victim(exc)
+                        raise
+            except StoreBusy:
+                # a lock wait that timed out is not retried: the lock is held by something slow, not by a twin
+                if not victim or attempt == attempts:
+                    raise
+            log.info("%s store: a deadlock rolled back attempt %d of %d; running it again", self.name, attempt,
+                     attempts)
+            await asyncio.sleep(random.uniform(*_RETRY_PAUSE) * 2 ** (attempt - 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     @asynccontextmanager
     async def _connection(self, engine: AsyncEngine, *, begin: bool) -> AsyncIterator[AsyncConnection]:
@@ -251,6 +280,9 @@ class Databases:
 
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 _TRANSIENT_MYSQL = {1205, 1213}  # lock wait timeout, deadlock
+_VICTIM_SQLSTATES = {"40001", "40P01"}  # the database rolled this transaction back so that another could go on
+_VICTIM_MYSQL = {1213}
+_RETRY_PAUSE = (0.005, 0.02)  # seconds before a second attempt, doubled before each further one
 
 
 def transient(exc: DBAPIError) -> bool:
@@ -263,6 +295,16 @@ def transient(exc: DBAPIError) -> bool:
     if args and args[0] in _TRANSIENT_MYSQL:
         return True
     return "database is locked" in str(original)
+
+
+def deadlock_victim(exc: DBAPIError) -> bool:
+    """Whether the database rolled the transaction back to break a deadlock (or a serialization conflict)."""
+    original = exc.orig
+    if getattr(original, "sqlstate", None) in _VICTIM_SQLSTATES or \
+            getattr(original, "pgcode", None) in _VICTIM_SQLSTATES:
+        return True
+    args: tuple[Any, ...] = getattr(original, "args", ())
+    return bool(args) and args[0] in _VICTIM_MYSQL
 
 
 def short_reason(exc: BaseException) -> str:

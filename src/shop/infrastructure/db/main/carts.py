@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.domain.cart import Cart, CartLine, CartStatus
 from shop.domain.discounts import Voucher, VoucherKind
-from shop.domain.errors import Conflict
+from shop.domain.errors import Conflict, NotFound
 from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.tables import cart_lines, carts, vouchers
@@ -32,8 +32,8 @@ _LINES = select(cart_lines).where(cart_lines.c.cart_id == bindparam("cart_id")).
 _JOINED = (select(carts, cart_lines.c.id.label("line_id"), cart_lines.c.sku, cart_lines.c.quantity)
            .select_from(carts.outerjoin(cart_lines, cart_lines.c.cart_id == carts.c.id))
            .where(carts.c.id == bindparam("cart_id")).order_by(cart_lines.c.position))
-# PostgreSQL locks only the cart's row of the join; MariaDB would also lock index gaps around the lines
-# (REPEATABLE READ), so there the cart is locked alone and its lines read after
+# PostgreSQL locks only the cart's row of the join (FOR UPDATE OF); MariaDB has no OF and would lock the lines
+# too, so there the cart is locked alone and its lines read after
 _JOINED_LOCKED_PG = _JOINED.with_for_update(of=carts)
 _SET_STATUS = update(carts).where(carts.c.id == bindparam("b_id"))
 
@@ -51,17 +51,62 @@ async def load_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) 
     return _cart(rows[0], [CartLine(row.line_id, row.sku, row.quantity) for row in rows if row.line_id is not None])
 
 
-async def store_cart(conn: AsyncConnection, cart: Cart) -> None:
-    values = {"customer_id": cart.customer_id, "status": cart.status.value, "discount_code": cart.discount_code,
-              "updated_at": cart.updated_at}
-    changed = await conn.execute(update(carts).where(carts.c.id == cart.id).values(**values))
-    if changed.rowcount == 0:
-        await conn.execute(insert(carts).values(id=cart.id, created_at=cart.created_at, **values))
-    await conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart.id))
+_INSERT_CART = insert(carts)
+_INSERT_LINES = insert(cart_lines)
+_UPDATE_CART = update(carts).where(carts.c.id == bindparam("b_id"))
+_STORED_LINES = select(cart_lines.c.id, cart_lines.c.sku, cart_lines.c.quantity, cart_lines.c.position).where(
+    cart_lines.c.cart_id == bindparam("cart_id"))
+_UPDATE_LINE = update(cart_lines).where(cart_lines.c.cart_id == bindparam("b_cart_id"),
+                                        cart_lines.c.id == bindparam("b_id"))
+_DELETE_LINES = delete(cart_lines).where(cart_lines.c.cart_id == bindparam("b_cart_id"),
+                                         cart_lines.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
+def _cart_values(cart: Cart) -> dict[str, Any]:
+    return {"customer_id": cart.customer_id, "status": cart.status.value, "discount_code": cart.discount_code,
+            "updated_at": cart.updated_at}
+
+
+def _line_rows(cart: Cart, lines: Sequence[CartLine], *, after: int) -> list[dict[str, Any]]:
+    return [{"cart_id": cart.id, "id": line.id, "sku": line.sku, "quantity": line.quantity, "position": after + n}
+            for n, line in enumerate(lines, start=1)]
+
+
+async def insert_cart(conn: AsyncConnection, cart: Cart) -> None:
+    """A new cart, inserted without looking for it first: on MariaDB a search for a row that is not there (an
+    UPDATE matching nothing) may lock the gap where it would go, and two carts made at once would deadlock."""
+    await conn.execute(_INSERT_CART, {"id": cart.id, "created_at": cart.created_at, **_cart_values(cart)})
     if cart.lines:
-        await conn.execute(insert(cart_lines), [
-            {"cart_id": cart.id, "id": line.id, "sku": line.sku, "quantity": line.quantity, "position": n}
-            for n, line in enumerate(cart.lines)])
+        await conn.execute(_INSERT_LINES, _line_rows(cart, cart.lines, after=-1))
+
+
+async def store_cart(conn: AsyncConnection, cart: Cart) -> None:
+    """A stored cart as it is now: its row, then only the lines that changed, each by its key (no statement
+    searches a range of lines, so none locks more than the rows it changes)."""
+    if await WRITES.execute(conn, _UPDATE_CART, {"b_id": cart.id, **_cart_values(cart)}) != 1:
+        raise NotFound("cart", cart.id)
+    # the cart's row is locked now: no other save of this cart changes its lines until this one commits
+    stored = {row.id: row for row in await conn.execute(_STORED_LINES, {"cart_id": cart.id})}
+    kept = {line.id for line in cart.lines}
+    gone = [line_id for line_id in stored if line_id not in kept]
+    if gone:
+        await conn.execute(_DELETE_LINES, {"b_cart_id": cart.id, "b_ids": gone})
+    changed = [{"b_cart_id": cart.id, "b_id": line.id, "sku": line.sku, "quantity": line.quantity}
+               for line in cart.lines
+               if line.id in stored and (stored[line.id].sku, stored[line.id].quantity) != (line.sku, line.quantity)]
+    if changed:
+        await conn.execute(_UPDATE_LINE, changed)
+    # lines are only ever added at the end of a cart, so the new ones go after the last stored position
+    new = [line for line in cart.lines if line.id not in stored]
+    if new:
+        await conn.execute(_INSERT_LINES, _line_rows(cart, new, after=max(
+            (row.position for row in stored.values()), default=-1)))
+
+
+async def store_carts(conn: AsyncConnection, carts_now: Sequence[Cart]) -> None:
+    # in the order of their ids, so two saves of the same carts lock their rows in the same order
+    for cart in sorted(carts_now, key=lambda cart: cart.id):
+        await store_cart(conn, cart)
 
 
 class CartRows:
@@ -81,8 +126,11 @@ class CartRows:
     async def open_cart_of(self, customer_id: str) -> Cart | None:
         return await _open_cart_of(self._conn, customer_id)
 
-    async def save(self, cart: Cart) -> None:
-        await store_cart(self._conn, cart)
+    async def add(self, cart: Cart) -> None:
+        await insert_cart(self._conn, cart)
+
+    async def save(self, *carts_now: Cart) -> None:
+        await store_carts(self._conn, carts_now)
 
 
 async def _open_cart_of(conn: AsyncConnection, customer_id: str) -> Cart | None:
@@ -106,9 +154,11 @@ class SqlCarts:
         async with self._store.read() as conn:
             return await _open_cart_of(conn, customer_id)
 
-    async def save(self, cart: Cart) -> None:
-        async with self._store.write() as conn:
-            await store_cart(conn, cart)
+    async def add(self, cart: Cart) -> None:
+        await self._store.transaction(lambda conn: insert_cart(conn, cart))
+
+    async def save(self, *carts_now: Cart) -> None:
+        await self._store.transaction(lambda conn: store_carts(conn, carts_now))
 
 
 def voucher_of(row: Any) -> Voucher:
@@ -149,12 +199,11 @@ class SqlVouchers:
                "per_customer_limit": voucher.per_customer_limit, "times_used": 0, "active": voucher.active,
                "created_at": now}
         try:
-            async with self._store.write() as conn:
-                await conn.execute(insert(vouchers).values(**row))
+            await self._store.transaction(lambda conn: conn.execute(insert(vouchers).values(**row)))
         except IntegrityError:
             raise Conflict(f"a voucher with the code {voucher.code} exists") from None
 
     async def deactivate(self, code: str) -> bool:
-        async with self._store.write() as conn:
-            changed = await conn.execute(update(vouchers).where(vouchers.c.code == code).values(active=False))
+        changed = await self._store.transaction(
+            lambda conn: conn.execute(update(vouchers).where(vouchers.c.code == code).values(active=False)))
         return bool(changed.rowcount == 1)

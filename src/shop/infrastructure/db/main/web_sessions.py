@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.orders import insert_ignoring_duplicates
@@ -37,22 +38,24 @@ class SqlWebSessions:
     async def put(self, key: str, session: WebSession) -> None:
         values = {"key": key, "user_id": session.user_id, "data": _data(session), "created_at": session.created_at,
                   "expires_at": session.expires_at}
-        async with self._store.write() as conn:
+
+        async def store(conn: AsyncConnection) -> None:
             changed = await conn.execute(update(web_sessions).where(_w.key == key).values(
                 user_id=session.user_id, data=values["data"], expires_at=session.expires_at))
             if changed.rowcount == 0:
                 await conn.execute(insert_ignoring_duplicates(self._store.backend, web_sessions).values(**values))
 
+        await self._store.transaction(store)
+
     async def delete(self, key: str) -> None:
-        async with self._store.write() as conn:
-            await conn.execute(delete(web_sessions).where(_w.key == key))
+        await self._store.transaction(lambda conn: conn.execute(delete(web_sessions).where(_w.key == key)))
 
     async def delete_user(self, user_id: str) -> int:
-        async with self._store.write() as conn:
-            result = await conn.execute(delete(web_sessions).where(_w.user_id == user_id))
+        result = await self._store.transaction(
+            lambda conn: conn.execute(delete(web_sessions).where(_w.user_id == user_id)))
         return int(result.rowcount or 0)
 
     async def purge(self, *, now: datetime) -> int:
-        async with self._store.write() as conn:
-            result = await conn.execute(delete(web_sessions).where(_w.expires_at <= now))
+        result = await self._store.transaction(
+            lambda conn: conn.execute(delete(web_sessions).where(_w.expires_at <= now)))
         return int(result.rowcount or 0)
