@@ -44,18 +44,26 @@ def start_serve(cwd: Path, settings: dict[str, str], *args: str,
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOP_", "PROMETHEUS_"))}
     env.update(settings)
-    process = subprocess.Popen([sys.executable, "-m", "shop", "serve", "--port", str(port), *args], env=env,
-                               cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    # its output goes to a file: a pipe nobody reads fills up, and a worker logging into it then blocks
+    output = cwd / "serve.out"
+    with output.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "shop", "serve", "--port", str(port), *args], env=env,
+                                   cwd=cwd, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                   start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + within  # workers importing the app at once on a busy machine
     while True:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert process.poll() is None, output.read_text()[-5000:]
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 return process, base
         assert time.monotonic() < deadline, f"server did not become ready in {within:.0f} s"
         time.sleep(0.1)
+
+
+def serve_output(cwd: Path) -> str:
+    """What `shop serve` started in `cwd` has printed so far."""
+    return (cwd / "serve.out").read_text()
 
 
 def stop_serve(process: subprocess.Popen[str]) -> None:
@@ -261,7 +269,7 @@ def test_a_dead_background_worker_is_started_again_and_each_death_is_logged(plai
         _wait_until(lambda: serve_children(process.pid)[1] not in (None, second), "a third background worker")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        output = process.stdout.read() if process.stdout else ""
+        output = serve_output(plain_shop[0])
         delays = [re.search(rf"background worker {pid} exited with -9; starting a new one(?: in (\d+) s)?$", output,
                             re.MULTILINE) for pid in (first, second)]
         assert all(delays), output
@@ -301,7 +309,7 @@ def test_ctrl_c_stops_gunicorn_and_the_background_worker_once_and_cleanly(plain_
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=30) == 0
         assert _alive(everything) == set()
-        output = process.stdout.read() if process.stdout else ""
+        output = serve_output(plain_shop[0])
         assert "stopping on SIGINT" in output
         assert output.count("Handling signal: term") == 1 and "Handling signal: int" not in output
         assert "stopped after 0 outbox jobs" in output  # the background worker ended its loop, not killed

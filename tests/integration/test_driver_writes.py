@@ -20,6 +20,7 @@ from shop.infrastructure.db.main.orders import SqlMainUnitOfWork
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.main.tables import outbox, stock_levels
 from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.services.ports import StoreUnavailable
 
 AT = datetime(2026, 12, 6, 1, 30, tzinfo=UTC)
 _s = stock_levels.c
@@ -127,3 +128,37 @@ async def test_a_short_sku_among_many_holds_nothing_and_names_the_first_short_on
     async with main.read() as conn:
         levels = {r.sku: r.reserved for r in await conn.execute(select(stock_levels).where(_s.sku.like("DW-S%")))}
     assert levels == {"DW-S1": 5, "DW-S2": 1, "DW-S3": 0}
+
+
+async def test_a_connection_cut_under_a_write_is_answered_503_and_never_handed_out_again(
+        backend: str, databases: Databases) -> None:
+    """The server kills the connection mid-transaction (a restart, pg_terminate_backend, KILL): the write fails as
+    StoreUnavailable, and the pool never gives that connection to anyone again — on PostgreSQL the write went to
+    the driver's connection, which SQLAlchemy never saw fail."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has no server to cut a connection")
+    main = databases.store("main")
+    writes = DriverWrites()
+    kill = "SELECT pg_terminate_backend({})" if backend == "postgresql" else "KILL CONNECTION {}"
+    whoami = "SELECT pg_backend_pid()" if backend == "postgresql" else "SELECT CONNECTION_ID()"
+    async with main.write() as conn:
+        await writes.many(conn, ADD, [{"sku": "DW-CUT", "on_hand": 5, "reserved": 0, "updated_at": AT}])
+
+    killed: list[int] = []
+
+    async def cut_mid_transaction() -> None:
+        async with main.write() as conn:
+            killed.append(int((await conn.exec_driver_sql(whoami)).scalar_one()))
+            async with main.read() as other:
+                await other.exec_driver_sql(kill.format(killed[0]))
+            await asyncio.sleep(0.2)
+            await writes.execute(conn, TAKE, {"b_sku": "DW-CUT", "b_n": 1, "b_now": AT})
+
+    with pytest.raises(StoreUnavailable):
+        await cut_mid_transaction()
+    victim = killed[0]
+    # every connection handed out now works: the cut one is gone, whatever the pool held
+    for _ in range(main.engine.pool.size() + 2):
+        async with main.write() as conn:
+            await writes.execute(conn, TAKE, {"b_sku": "DW-CUT", "b_n": 1, "b_now": AT})
+            assert (await conn.exec_driver_sql(whoami)).scalar_one() != victim

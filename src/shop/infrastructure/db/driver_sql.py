@@ -8,7 +8,8 @@ checkout sends about twenty. The statement runs on the same connection, inside t
 
 Only for statements whose every column value is given (no Python-side column defaults are filled in here) and
 only while a transaction is open: otherwise, and on every other database, the statement goes through
-SQLAlchemy as usual.
+SQLAlchemy as usual. SQLAlchemy never sees a failure on the driver's connection: `Store` (engines.py) throws the
+connection away when one says it went away, so the pool never hands it out again.
 """
 
 from __future__ import annotations

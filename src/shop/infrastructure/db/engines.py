@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from shop.infrastructure.db.failures import connection_lost
 from shop.infrastructure.mongo.client import MongoStore, MongoUrlError, is_mongo_url, parse_mongo_url
 from shop.infrastructure.mongo.users import INDEXES as USERS_INDEXES
 from shop.services.ports import StoreBusy, StoreUnavailable
@@ -144,14 +146,48 @@ class Store:
             return await engine.connect().start()
         except (OSError, DBAPIError, TimeoutError) as exc:
             raise StoreUnavailable(self.name, self.host, short_reason(exc)) from None
+        except Exception as exc:
+            # a pooled connection that went away while being set up (e.g. MariaDB's isolation level is set on
+            # checkout): the driver's own error, which SQLAlchemy lets through there
+            if connection_lost(exc) or _database_error(exc) is not None:
+                raise StoreUnavailable(self.name, self.host, short_reason(exc)) from None
+            raise
+
+    async def _failed(self, conn: AsyncConnection, exc: BaseException) -> BaseException | None:
+        """What a failure inside a connection's block becomes: StoreUnavailable when the connection or the server
+        went away (the connection is thrown away, never pooled again), StoreBusy when a concurrent transaction
+        won; None to let it through as it is."""
+        if not isinstance(exc, Exception) or connection_lost(exc):
+            if not conn.invalidated:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+            if isinstance(exc, Exception):
+                return StoreUnavailable(self.name, self.host, short_reason(exc))
+            return None
+        if transient(exc):
+            return StoreBusy(self.name)
+        return None
+
+    @staticmethod
+    async def _close(conn: AsyncConnection) -> None:
+        try:
+            await conn.close()
+        except Exception:  # a connection that broke on its way back to the pool: thrown away instead
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         conn = await self._open(self._reader)
         try:
             yield conn
+        except BaseException as exc:
+            failure = await self._failed(conn, exc)
+            if failure is not None:
+                raise failure from None
+            raise
         finally:
-            await conn.close()
+            await self._close(conn)
 
     @asynccontextmanager
     async def one_statement(self) -> AsyncIterator[AsyncConnection]:
@@ -177,7 +213,7 @@ class Store:
                 async with self.write() as conn:
                     try:
                         return await unit(conn)
-                    except DBAPIError as exc:
+                    except Exception as exc:
                         victim = deadlock_victim(exc)
                         raise
             except StoreBusy:
@@ -198,12 +234,13 @@ class Store:
                     yield conn
             else:
                 yield conn
-        except DBAPIError as exc:
-            if transient(exc):
-                raise StoreBusy(self.name) from None
+        except BaseException as exc:
+            failure = await self._failed(conn, exc)
+            if failure is not None:
+                raise failure from None
             raise
         finally:
-            await conn.close()
+            await self._close(conn)
 
 
 def _mongo_store(store: str, raw: str, *, pool_size: int, connect_timeout: float) -> MongoStore:
@@ -285,9 +322,22 @@ _VICTIM_MYSQL = {1213}
 _RETRY_PAUSE = (0.005, 0.02)  # seconds before a second attempt, doubled before each further one
 
 
-def transient(exc: DBAPIError) -> bool:
+_DRIVER_MODULES = ("asyncpg", "asyncmy", "aiomysql", "pymysql", "aiosqlite", "sqlite3")
+
+
+def _database_error(exc: BaseException) -> BaseException | None:
+    """What the database said: the driver's error under SQLAlchemy's, or the driver's own (the checkout's
+    driver-level writes); None for anything else (a domain error raised inside a transaction)."""
+    if isinstance(exc, DBAPIError):
+        return exc.orig
+    return exc if type(exc).__module__.startswith(_DRIVER_MODULES) else None
+
+
+def transient(exc: BaseException) -> bool:
     """Whether the database refused the transaction only because of a concurrent one."""
-    original = exc.orig
+    original = _database_error(exc)
+    if original is None:
+        return False
     if getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES or \
             getattr(original, "pgcode", None) in _TRANSIENT_SQLSTATES:
         return True
@@ -297,9 +347,11 @@ def transient(exc: DBAPIError) -> bool:
     return "database is locked" in str(original)
 
 
-def deadlock_victim(exc: DBAPIError) -> bool:
+def deadlock_victim(exc: BaseException) -> bool:
     """Whether the database rolled the transaction back to break a deadlock (or a serialization conflict)."""
-    original = exc.orig
+    original = _database_error(exc)
+    if original is None:
+        return False
     if getattr(original, "sqlstate", None) in _VICTIM_SQLSTATES or \
             getattr(original, "pgcode", None) in _VICTIM_SQLSTATES:
         return True

@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 
 from shop.config import Settings
 from shop.domain.errors import DomainError, NotFound
-from shop.services.ports import StoreUnavailable
+from shop.services.ports import StoreBusy, StoreUnavailable
 from shop.web.assets import Assets
 from shop.web.storefront import account, buying, catalogue
 from shop.web.storefront.rendering import Pages
@@ -53,24 +53,33 @@ def install(app: FastAPI, settings: Settings) -> Assets:
 
     handlers: dict[Any, Any] = dict(app.exception_handlers)
 
-    def html_or_problem(kind: type[Exception], status: int, title: str) -> None:
+    def html_or_problem(kind: type[Exception], status: int, title: str, *, retry_after: str | None = None,
+                        detail: str = "Something went wrong on our side; it has been logged.") -> None:
         fallback = handlers.get(kind) or handlers[Exception]
 
         async def handle(request: Request, exc: Exception) -> Response:
             if not _is_page(request):
                 response: Response = await fallback(request, exc)
                 return response
-            if status >= 500:
+            if retry_after is not None:  # a store away or busy: nothing to trace, only to retry
+                log.warning("storefront page %s: %s", request.url.path, exc)
+            elif status >= 500:
                 log.exception("storefront page %s failed", request.url.path)
             guest: Visitor = await visitor(request) if status < 500 else _bare(request)
-            detail = str(exc) if status < 500 else "Something went wrong on our side; it has been logged."
-            return pages.render(guest, "error.html", status=status, title=title, detail=detail)
+            page = pages.render(guest, "error.html", status=status, title=title,
+                                detail=str(exc) if status < 500 else detail)
+            if retry_after is not None:
+                page.headers["Retry-After"] = retry_after
+            return page
 
         app.add_exception_handler(kind, handle)
 
     html_or_problem(NotFound, 404, "Not found")
     html_or_problem(CsrfFailed, 403, "Please try again")
-    html_or_problem(StoreUnavailable, 503, "The shop is busy")
+    html_or_problem(StoreUnavailable, 503, "The shop is busy", retry_after="5",
+                    detail="The shop cannot reach its database just now. Please try again in a few seconds.")
+    html_or_problem(StoreBusy, 503, "The shop is busy", retry_after="1",
+                    detail="The shop was busy with another change. Please try again.")
     html_or_problem(DomainError, 409, "That did not work")
     html_or_problem(Exception, 500, "Sorry")
     return assets
