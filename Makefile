@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-checkout bench-storefront bench-scaling bench-request-log clean
+.PHONY: run test lint bench bench-checkout bench-mixed bench-storefront bench-scaling bench-request-log clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(VENV)/.installed
 ## bench-checkout: checkout benchmark (needs PostgreSQL on 127.0.0.1); e.g. BENCH_ARGS=--duration=30
 bench-checkout: $(VENV)/.installed
 	$(BIN)/python -m bench.checkout $(BENCH_ARGS)
+
+## bench-mixed: catalogue reads beside a checkout stream, and cache staleness (needs wrk); e.g. BENCH_ARGS="--database mariadb"
+bench-mixed: $(VENV)/.installed
+	$(BIN)/python -m bench.mixed $(BENCH_ARGS)
 
 ## bench-request-log: request-log overhead, log off vs on, cache off and on (needs wrk, PostgreSQL on 127.0.0.1)
 bench-request-log: $(VENV)/.installed

@@ -1,4 +1,5 @@
-"""Starting a gunicorn master for a benchmark, waiting until it answers, and stopping it."""
+"""Starting a gunicorn master (or another long-running command) for a benchmark, waiting until it answers, and
+stopping it."""
 
 from __future__ import annotations
 
@@ -63,11 +64,12 @@ def get_json(port: int, path: str) -> Any:
 class Server:
     """A gunicorn master in its own session, its output in a log file; a context manager.
 
-    On entry it starts and waits until `ready_path` answers 200; on exit it sends SIGTERM to the master and
+    On entry it starts and waits until `ready_path` answers 200 (with no `ready_path`, a process that serves no
+    HTTP, e.g. `shop worker`: until it has stayed up for a second); on exit it sends SIGTERM to the master and
     waits for it (SIGKILL to its own process group only if it does not stop in time).
     """
 
-    def __init__(self, name: str, argv: Sequence[str], *, port: int, ready_path: str, env: Mapping[str, str],
+    def __init__(self, name: str, argv: Sequence[str], *, port: int, ready_path: str | None, env: Mapping[str, str],
                  cwd: Path, log_path: Path) -> None:
         self.name = name
         self.argv = list(argv)
@@ -107,6 +109,13 @@ class Server:
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         assert self.process is not None
+        if self.ready_path is None:
+            try:
+                self.process.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                return
+            raise ServerError(f"{self.name} exited with {self.process.returncode} at once; "
+                              f"see {self.log_path}: {self.log_tail()}")
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while time.monotonic() < deadline:
@@ -143,9 +152,37 @@ class Server:
             os.killpg(process.pid, signal.SIGKILL)
         self.exit_code = process.returncode
 
+    def process_groups(self) -> dict[int, list[str]]:
+        """The process groups of the server and of every process it started, each with its members' command
+        lines: a server may start children in sessions of their own, outside its process group."""
+        return {} if self.pid is None else process_groups(self.pid)
+
     def log_tail(self, lines: int = 3) -> str:
         try:
             text = self.log_path.read_text(errors="replace").strip().splitlines()
         except OSError:
             return ""
         return " | ".join(text[-lines:])
+
+
+def process_groups(root: int) -> dict[int, list[str]]:
+    """The process groups of `root` and of its descendants, each with its members' command lines."""
+    parents: dict[int, tuple[int, int]] = {}  # pid -> (parent pid, process group)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                raw = (entry / "stat").read_text()
+                fields = raw[raw.rindex(")") + 2:].split()
+                parents[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    family, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, (parent, _) in parents.items() if parent == pid]
+        family.update(children)
+        frontier += children
+    groups: dict[int, list[str]] = {}
+    for pid in sorted(family & parents.keys()):
+        with contextlib.suppress(OSError):
+            argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+            groups.setdefault(parents[pid][1], []).append(b" ".join(argv).decode(errors="replace").strip())
+    return groups
