@@ -46,8 +46,9 @@ def skipped_groups() -> list[str]:
         lines.append("skipped: mongodb tests (the users store on MongoDB) — mongodb is not among the databases "
                      "under test (SHOP_TEST_DATABASES=…,mongodb, with nx-27017 or SHOP_TEST_MONGODB_URL)")
     if "sqlite" in SELECTION.sql:
-        lines.append("skipped on purpose: 2 SQLite cases that cannot arise there (one writer at a time) — a claimer "
-                     "skipping the rows another holds (test_outbox), a deadlock retried (test_store_busy)")
+        lines.append("skipped on purpose: 4 SQLite cases that cannot arise there — a claimer skipping the rows "
+                     "another holds (test_outbox) and 2 deadlocks retried (test_store_busy): one writer at a time; "
+                     "a connection the server cuts mid-write (test_driver_writes): no server")
     # CI (SHOP_TEST_DATABASES set) fails these instead of skipping them
     outcome = "FAILS" if SELECTION.required else "skipped"
     chromium = os.environ.get("SHOP_TEST_CHROMIUM", "/usr/bin/chromium")

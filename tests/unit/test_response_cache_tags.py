@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from shop.web.cache import ResponseCache, tag_response
@@ -99,3 +100,22 @@ async def test_evicted_answers_leave_no_tag_behind() -> None:
     assert len(cache) == 2 and "sku:a" not in cache._tagged
     assert cache.invalidate(["sku:a", "sku:b", "sku:c"]) == 2
     assert len(cache) == 0 and not cache._tagged
+
+
+async def test_the_cache_answers_only_while_every_source_of_invalidations_is_up_to_date() -> None:
+    app = App()
+    cache = ResponseCache(app, prefixes=("/p/",), max_entries=10, fresh_for=0.2)  # type: ignore[arg-type]
+    stock, catalogue = cache.freshness("stock"), cache.freshness("catalogue")
+    await get(cache, "/p/a")
+    assert await get(cache, "/p/a") == ("a 2", "miss")  # no source has checked yet
+    stock(time.monotonic())
+    assert (await get(cache, "/p/a"))[1] == "miss"  # one has, the other not
+    catalogue(time.monotonic())
+    assert (await get(cache, "/p/a"))[1] == "hit"
+    behind = cache.behind
+    await asyncio.sleep(0.25)  # the stock's last check began too long ago: it may have missed a sale
+    catalogue(time.monotonic())
+    assert await get(cache, "/p/a") == ("a 4", "miss")
+    assert cache.behind == behind + 1
+    stock(time.monotonic())
+    assert (await get(cache, "/p/a"))[1] == "hit"

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shop.runtime.children import spawn
+
 DEBIAN_NGINX = Path("/usr/sbin/nginx")  # not on a normal user's PATH
 # the upstream connection nginx keeps must close before uvicorn's (gunicorn keepalive = 5 s), or a request can
 # go out on a connection the worker is closing at that moment
@@ -236,8 +238,8 @@ class Nginx:
 
     def start(self) -> None:
         self.check()
-        self.process = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL,  # noqa: S603
-                                        start_new_session=True)
+        # tied to the supervisor's life like the pools' masters: a SIGKILLed `shop serve --pools` leaves no nginx
+        self.process = spawn(self._argv(), os.environ)
 
     @property
     def pid(self) -> int | None:

@@ -11,13 +11,12 @@ After a failed poll the listeners are told that anything may have changed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Set
 from datetime import datetime, timedelta
 
 from shop.services.clock import Clock, utc_now
+from shop.services.polling import Poller
 from shop.services.ports import StockChanges
 
 log = logging.getLogger(__name__)
@@ -26,18 +25,19 @@ log = logging.getLogger(__name__)
 StockListener = Callable[[Set[str] | None], None]
 
 
-class StockWatcher:
+class StockWatcher(Poller[Set[str] | None]):
+    what = "stock"
+
     def __init__(self, changes: StockChanges, *, interval: float = 0.25,
                  overlap: timedelta = timedelta(seconds=3), clock: Clock = utc_now) -> None:
+        super().__init__(interval=interval, log=log)
         self._changes = changes
-        self._interval = interval
         self._overlap = overlap
         self._clock = clock
         self._listeners: list[StockListener] = []
         self._seen: dict[str, tuple[int, int, datetime]] = {}  # sku -> (on hand, reserved, stamp) last read
         self._newest: datetime | None = None
         self._lost = True  # nothing read yet: whatever was cached before may be out of date
-        self._stopping = asyncio.Event()
 
     def subscribe(self, listener: StockListener) -> None:
         self._listeners.append(listener)
@@ -46,7 +46,7 @@ class StockWatcher:
         for listener in self._listeners:
             listener(skus)
 
-    async def check(self) -> Set[str] | None:
+    async def _poll(self) -> Set[str] | None:
         """Read what moved since the last check and tell the listeners; returns what it told them. If the read
         fails, the next successful one tells them that anything may have changed (moves may slip past the
         overlap meanwhile)."""
@@ -79,23 +79,3 @@ class StockWatcher:
         if moved:
             self._tell(moved)
         return moved
-
-    def stop(self) -> None:
-        """Ask `run` to return after the poll in progress, so no query is cancelled halfway through."""
-        self._stopping.set()
-
-    async def run(self) -> None:
-        """Poll until stopped (or cancelled); a store that is down is retried, never fatal."""
-        failing = False
-        while not self._stopping.is_set():
-            try:
-                await self.check()
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store may be briefly down; keep serving
-                if not failing:
-                    log.warning("stock check failed: %s", exc)
-                failing = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)

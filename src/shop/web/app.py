@@ -25,6 +25,9 @@ from shop.web.storefront import site
 __all__ = ["ASGIApp", "create_app"]
 
 CACHED_PREFIXES = ("/api/v1/products", "/api/v1/categories")
+# a cached answer is at most this old relative to the newest catalogue and stock checks: the 1 s contract, less a
+# margin for the answer's own way out (README "Caches and their contract")
+FRESH_FOR_S = 0.9
 
 
 def _stock_moved(cache: ResponseCache) -> Callable[[Set[str] | None], None]:
@@ -93,9 +96,12 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     outer: ASGIApp = SecurityHeaders(app, csp=csp)
     if settings.response_cache and settings.response_cache_entries > 0:
         # outside the security headers: an entry keeps the headers as they were sent, so a hit adds none
-        cache = ResponseCache(outer, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries)
+        cache = ResponseCache(outer, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries,
+                              fresh_for=FRESH_FOR_S)
         services.catalog_version.subscribe(cache.clear)
+        services.catalog_version.on_checked(cache.freshness("catalogue version"))
         services.stock_watch.subscribe(_stock_moved(cache))
+        services.stock_watch.on_checked(cache.freshness("stock"))
         app.state.response_cache = cache
         outer = cache
     if settings.cors_origins:

@@ -8,12 +8,17 @@ How long: until something they show may have changed, and no longer than the fre
 - `invalidate(tags)` drops the entries a route tagged with what they show: a product's page is tagged with its
   SKUs (`sku:<SKU>`) and dropped when the stock watcher sees any of them move (`SHOP_STOCK_POLL_INTERVAL`).
 An answer being built while one of its tags is invalidated is sent but not kept, so a read that began before a
-change cannot put the old state back after the change was seen. See README "Caches and their contract".
+change cannot put the old state back after the change was seen. And the cache answers only while every source of
+invalidations (`freshness(name)`) has completed a check that began less than `fresh_for` seconds ago: a worker
+whose polls fall behind (a saturated database or pool) reads through to the app instead of answering stale.
+See README "Caches and their contract".
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +60,14 @@ class _Entry:
 
 
 class ResponseCache:
-    def __init__(self, app: ASGIApp, *, prefixes: tuple[str, ...], max_entries: int) -> None:
+    def __init__(self, app: ASGIApp, *, prefixes: tuple[str, ...], max_entries: int,
+                 fresh_for: float = math.inf) -> None:
         self.app = app
         self._prefixes = prefixes
         self._max = max_entries
+        self._fresh_for = fresh_for
+        self._checked: dict[str, float] = {}  # source → time.monotonic() at which its last good check began
+        self._answers_until = math.inf  # hits are served until then
         self._entries: dict[Key, _Entry] = {}
         self._tagged: dict[str, set[Key]] = {}
         # every clear or invalidation is a new epoch; a fill that began before the epoch in which one of its tags
@@ -68,6 +77,19 @@ class ResponseCache:
         self._dropped_at: dict[str, int] = {}
         self.hits = 0
         self.misses = 0
+        self.behind = 0  # reads passed through because a source of invalidations was behind
+
+    def freshness(self, source: str) -> Callable[[float], None]:
+        """The listener a source of invalidations calls when a check that began at `began` has told the cache
+        everything it found; until every source has, the cache answers nothing."""
+        self._checked[source] = -math.inf
+        self._answers_until = -math.inf
+
+        def checked(began: float) -> None:
+            self._checked[source] = max(began, self._checked[source])
+            self._answers_until = min(self._checked.values()) + self._fresh_for
+
+        return checked
 
     def clear(self, _version: int | None = None) -> None:
         self._entries.clear()
@@ -130,6 +152,9 @@ class ResponseCache:
                 if_none_match = value
         key = (scope["path"], scope["query_string"], scope.get("scheme") == "https")  # HSTS goes to https only
         entry = self._entries.get(key)
+        if entry is not None and time.monotonic() >= self._answers_until:
+            self.behind += 1
+            entry = None
         if entry is not None:
             self.hits += 1
             await self._answer(entry, scope, send, if_none_match)
