@@ -26,8 +26,22 @@ async def test_the_worker_runs_batches_back_to_back_while_there_is_work_then_wai
         return batches.pop(0)
 
     async with asyncio.timeout(1):  # the idle sleep is an hour: sleeping between busy batches would time out
-        handled = await run_worker(deliver, idle_sleep=3600, stop=stop)
+        handled = await run_worker(deliver, idle_sleep=3600, stop=stop, full_batch=5, gather=0.2)
     assert handled == 12 and calls == 4
+
+
+async def test_after_a_batch_that_was_not_full_the_worker_gathers_a_moment_before_the_next() -> None:
+    stop = asyncio.Event()
+    calls: list[float] = []
+
+    async def deliver() -> int:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 3:
+            stop.set()
+        return 1
+
+    await run_worker(deliver, idle_sleep=3600, stop=stop, full_batch=20, gather=0.05)
+    assert len(calls) == 3 and calls[1] - calls[0] >= 0.045 and calls[2] - calls[1] >= 0.045
 
 
 async def test_stop_interrupts_the_idle_sleep() -> None:

@@ -1,7 +1,8 @@
 """`shop worker`: deliver the outbox until told to stop.
 
-The loop calls `deliver()` (one batch; returns how many jobs it took) again at once while there is work, sleeps
-`idle_sleep` when there is none, and backs off up to `max_error_sleep` while the store or the mail server is down.
+The loop calls `deliver()` (one batch; returns how many jobs it took) again at once while batches come full, after a
+short pause to gather more while they come in ones and twos, sleeps `idle_sleep` when there is none, and backs off
+up to `max_error_sleep` while the store or the mail server is down.
 SIGTERM or SIGINT ends it after the batch in hand, so no message is left half-sent by the stop itself.
 """
 
@@ -18,8 +19,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def run_worker(deliver: Callable[[], Awaitable[int]], *, idle_sleep: float = 1.0,
-                     max_error_sleep: float = 30.0, stop: asyncio.Event) -> int:
-    """Run batches until `stop` is set; returns how many jobs were handled."""
+                     max_error_sleep: float = 30.0, stop: asyncio.Event, gather: float = 0.05,
+                     full_batch: int = 20) -> int:
+    """Run batches until `stop` is set; returns how many jobs were handled. After a batch that was not full, wait
+    `gather` seconds: jobs that trickle in (an order's e-mail at a time) then go in one batch, not one each."""
     handled = 0
     failures = 0
     while not stop.is_set():
@@ -36,7 +39,7 @@ async def run_worker(deliver: Callable[[], Awaitable[int]], *, idle_sleep: float
         else:
             failures = 0
             handled += taken
-            pause = 0.0 if taken else idle_sleep
+            pause = 0.0 if taken >= full_batch else gather if taken else idle_sleep
         if pause and not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)

@@ -6,18 +6,22 @@ A cart is priced afresh from the catalogue whenever it is shown; what a client s
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from shop.domain.cart import Cart, CartStatus
 from shop.domain.catalog import Offer
 from shop.domain.discounts import VoucherNotApplicable, normalize_code
 from shop.domain.errors import InvalidValue, NotFound, OutOfStock
+from shop.domain.inventory import StockLevel
 from shop.domain.money import Money
 from shop.domain.pricing import PricedLine
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import CartRepository, VoucherRepository
 from shop.services.ports import CatalogReader, StockReader
+
+T = TypeVar("T")
 
 
 def new_cart_id() -> str:
@@ -60,6 +64,16 @@ def priced_lines(cart: Cart, offers: Mapping[str, Offer]) -> tuple[list[PricedLi
     return priced, gone
 
 
+async def _complete(known: Mapping[str, T] | None, skus: Sequence[str],
+                    read: Callable[[Sequence[str]], Awaitable[Mapping[str, T]]]) -> Mapping[str, T]:
+    """What is known of `skus`, with the rest read (all of them when nothing is known)."""
+    found = {sku: known[sku] for sku in skus if sku in known} if known else {}
+    missing = [sku for sku in skus if sku not in found]
+    if missing:
+        found.update(await read(missing))
+    return found
+
+
 class CartService:
     def __init__(self, *, carts: CartRepository, vouchers: VoucherRepository, catalog: CatalogReader,
                  stock: StockReader, currency: str, clock: Clock = utc_now) -> None:
@@ -77,10 +91,12 @@ class CartService:
             raise NotFound("cart", cart_id)
         return cart
 
-    async def view_of(self, cart: Cart) -> CartView:
-        skus = [line.sku for line in cart.lines]
-        offers = await self._catalog.offers(skus) if skus else {}
-        levels = await self._stock.levels(skus) if skus else {}
+    async def view_of(self, cart: Cart, *, offers: Mapping[str, Offer] | None = None,
+                      levels: Mapping[str, StockLevel] | None = None) -> CartView:
+        """The cart priced now; `offers` and `levels` a caller has just read are not read again."""
+        skus = list(dict.fromkeys(line.sku for line in cart.lines))
+        offers = await _complete(offers, skus, self._catalog.offers)
+        levels = await _complete(levels, skus, self._stock.levels)
         lines, gone = priced_lines(cart, offers)
         goods = sum((line.total for line in lines), Money.zero(self._currency))
         discount, problem = Money.zero(self._currency), None
@@ -97,13 +113,14 @@ class CartService:
                         stock={sku: level.available for sku, level in levels.items()},
                         goods=goods, discount=discount, discount_problem=problem)
 
-    async def _save(self, cart: Cart, *also: Cart) -> CartView:
+    async def _save(self, cart: Cart, *also: Cart, offers: Mapping[str, Offer] | None = None,
+                    levels: Mapping[str, StockLevel] | None = None) -> CartView:
         """Store the cart (and carts changed with it, in the same transaction); the first one, priced now."""
         now = self._clock()
         for changed in (cart, *also):
             changed.updated_at = now
         await self._carts.save(cart, *also)
-        return await self.view_of(cart)
+        return await self.view_of(cart, offers=offers, levels=levels)
 
     async def create(self, *, customer_id: str | None) -> tuple[CartView, bool]:
         """A new cart; a customer who already has an open cart gets that one. True when a cart was made."""
@@ -127,21 +144,23 @@ class CartService:
         if sku not in offers or not offers[sku].published:
             raise InvalidValue("sku", f"no product for sale has the SKU {sku!r}")
         cart.add(sku, quantity, new_line_id=new_line_id())
-        await self._check_stock(cart, sku)
-        return await self._save(cart)
+        levels = await self._check_stock(cart, sku)
+        return await self._save(cart, offers=offers, levels=levels)
 
-    async def _check_stock(self, cart: Cart, sku: str) -> None:
+    async def _check_stock(self, cart: Cart, sku: str) -> Mapping[str, StockLevel]:
+        """The SKU's level, read now; OutOfStock if the cart wants more of it than that."""
         wanted = sum(line.quantity for line in cart.lines if line.sku == sku)
-        level = (await self._stock.levels([sku])).get(sku)
-        available = level.available if level else 0
+        levels = await self._stock.levels([sku])
+        available = levels[sku].available if sku in levels else 0
         if wanted > available:
             raise OutOfStock(sku, requested=wanted, available=available)
+        return levels
 
     async def change_item(self, cart_id: str, line_id: str, *, quantity: int, customer_id: str | None) -> CartView:
         cart = await self._load(cart_id, customer_id)
         line = cart.set_quantity(line_id, quantity)
-        await self._check_stock(cart, line.sku)
-        return await self._save(cart)
+        levels = await self._check_stock(cart, line.sku)
+        return await self._save(cart, levels=levels)
 
     async def remove_item(self, cart_id: str, line_id: str, *, customer_id: str | None) -> CartView:
         cart = await self._load(cart_id, customer_id)

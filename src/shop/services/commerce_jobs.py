@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shop.services.checkout import STOCK_CHANGED, STRAY_REFUND
 from shop.services.clock import Clock, utc_now
@@ -24,12 +24,22 @@ class CommerceJobs:
     flags: InStockFlags
     clock: Clock = utc_now
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # none of these is in a hurry (reservations run for minutes; the in-stock flags were refreshed at the commit
+    # already, the jobs are the fallback): a round at most this often, unless the last one found work
+    every: timedelta = timedelta(seconds=0.5)
+    _last: datetime | None = None
+    _found_work: bool = False
 
     async def run_once(self) -> int:
-        """One round; returns how many things it settled or sent."""
-        done = await self.orders.expire_reservations(now=self.clock())
+        """One round, if one is due; returns how many things it settled or sent."""
+        now = self.clock()
+        if not self._found_work and self._last is not None and now - self._last < self.every:
+            return 0
+        self._last = now
+        done = await self.orders.expire_reservations(now=now)
         done += await self._refunds()
         done += await self._in_stock_flags()
+        self._found_work = done > 0
         return done
 
     async def _refunds(self) -> int:

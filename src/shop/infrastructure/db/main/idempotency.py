@@ -20,9 +20,6 @@ class SqlIdempotency:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._insert = insert_ignoring_duplicates(store.backend, idempotency_keys)
-        engine = store.engine.execution_options(isolation_level="READ COMMITTED") if store.backend == "mysql" \
-            else store.engine
-        self._claims = Store(store.name, engine, store.host)
 
     async def claim(self, scope: str, key: str, fingerprint: str, *, now: datetime, lock_for: float,
                     keep_for: float) -> Claim:
@@ -30,13 +27,13 @@ class SqlIdempotency:
         fresh = {"fingerprint": fingerprint, "status_code": None, "response": None,
                  "locked_until": now + timedelta(seconds=lock_for), "created_at": now,
                  "expires_at": now + timedelta(seconds=keep_for), "order_number": None, "order_access_key": None}
-        # the insert runs alone: a transaction that also read or deleted first would hold gap locks on MariaDB,
-        # and two requests with one new key would deadlock instead of one waiting for the other
-        async with self._claims.write() as conn:
+        # the insert runs alone (PostgreSQL: in autocommit, no BEGIN/COMMIT): a transaction that also read or
+        # deleted first would hold locks on what it read, and two requests with one new key could deadlock
+        async with self._store.one_statement() as conn:
             claimed = await conn.execute(self._insert.values(scope=scope, key=key, **fresh))
         if claimed.rowcount == 1:
             return Claim("new")
-        async with self._claims.write() as conn:
+        async with self._store.write() as conn:
             row = (await conn.execute(select(_k.fingerprint, _k.status_code, _k.response, _k.locked_until,
                                              _k.expires_at, _k.order_number, _k.order_access_key)
                                       .where(*where).with_for_update())).first()
@@ -58,7 +55,7 @@ class SqlIdempotency:
             return Claim("new")
 
     async def finish(self, scope: str, key: str, *, status: int, body: object) -> None:
-        async with self._store.write() as conn:
+        async with self._store.one_statement() as conn:
             await conn.execute(update(idempotency_keys).where(_k.scope == scope, _k.key == key).values(
                 status_code=status, response=body, locked_until=None))
 

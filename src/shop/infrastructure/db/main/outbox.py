@@ -70,10 +70,6 @@ class SqlOutbox:
     def __init__(self, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._store = store
         self._clock = clock
-        # MariaDB's default REPEATABLE READ would also lock the gaps the claim scans, making enqueues wait
-        engine = store.engine.execution_options(isolation_level="READ COMMITTED") if store.backend == "mysql" \
-            else store.engine
-        self._claims = Store(store.name, engine, store.host)
 
     def within(self, conn: AsyncConnection) -> OutboxTransaction:
         """The outbox inside the caller's transaction on `conn`, a connection of the main store."""
@@ -94,7 +90,8 @@ class SqlOutbox:
         lease_values = {"attempts": outbox.c.attempts + 1, "claimed_until": until, "available_at": until,
                         "claim_token": token}
         due = select(*_COLUMNS).where(_due(kind, now)).order_by(outbox.c.available_at, outbox.c.id).limit(limit)
-        async with self._claims.write() as conn:
+        # (MariaDB runs at READ COMMITTED, so the claim's scan locks no gaps that would make enqueues wait)
+        async with self._store.write() as conn:
             if self._store.backend == "sqlite":
                 ids = select(outbox.c.id).where(_due(kind, now)).order_by(
                     outbox.c.available_at, outbox.c.id).limit(limit)
@@ -108,7 +105,7 @@ class SqlOutbox:
         return [_job(r, attempts=r.attempts + 1, until=until, token=token) for r in rows]
 
     async def _finish(self, job: OutboxJob, **values: Any) -> None:
-        async with self._store.write() as conn:
+        async with self._store.one_statement() as conn:  # PostgreSQL: no BEGIN/COMMIT round trips
             await conn.execute(update(outbox).where(outbox.c.id == job.id, outbox.c.claim_token == job.token)
                                .values(claimed_until=None, claim_token=None, **values))
 
