@@ -69,3 +69,16 @@ async def test_a_catalogue_edit_is_visible_within_a_second(cached_client: httpx.
                 break
             await asyncio.sleep(0.05)
     assert (await cached_client.get(f"/api/v1/products/cache-test-{next_id}")).status_code == 200
+
+
+async def test_the_metrics_count_what_the_cache_answered(cached_client: httpx.AsyncClient) -> None:
+    def figure(text: str, outcome: str) -> float:
+        line = f'shop_response_cache_reads_total{{outcome="{outcome}"}} '
+        return sum(float(row[len(line):]) for row in text.splitlines() if row.startswith(line))
+
+    before = (await cached_client.get("/metrics")).text
+    for _ in range(3):
+        await cached_client.get("/api/v1/products", params={"limit": 4, "sort": "title"})
+    after = (await cached_client.get("/metrics")).text
+    assert figure(after, "miss") - figure(before, "miss") == 1
+    assert figure(after, "hit") - figure(before, "hit") == 2

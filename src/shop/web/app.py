@@ -52,7 +52,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
                 await services.stock_watch.check()
         watcher = asyncio.create_task(services.catalog_version.run(), name="catalog-version")
         stock_watch = asyncio.create_task(services.stock_watch.run(), name="stock-watch")
-        telemetry = Telemetry(services=services, settings=settings, middleware=logged)
+        telemetry = Telemetry(services=services, settings=settings, middleware=logged, cache=cache)
         telemetry.start()
         try:
             yield

@@ -17,6 +17,7 @@ See README "Caches and their contract".
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
@@ -36,6 +37,8 @@ _BODY_HEADERS = (b"content-length", b"content-type", b"content-encoding")
 _MAX_TRACKED_TAGS = 100_000  # invalidated tags remembered for fills in flight; beyond this, those fills are not kept
 
 Key = tuple[str, bytes, bool]
+log = logging.getLogger(__name__)
+_BEHIND_LOG_EVERY_S = 10.0
 
 
 def sku_tag(sku: str) -> str:
@@ -78,6 +81,7 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
         self.behind = 0  # reads passed through because a source of invalidations was behind
+        self._behind_logged = -math.inf
 
     def freshness(self, source: str) -> Callable[[float], None]:
         """The listener a source of invalidations calls when a check that began at `began` has told the cache
@@ -152,9 +156,13 @@ class ResponseCache:
                 if_none_match = value
         key = (scope["path"], scope["query_string"], scope.get("scheme") == "https")  # HSTS goes to https only
         entry = self._entries.get(key)
-        if entry is not None and time.monotonic() >= self._answers_until:
+        if entry is not None and (now := time.monotonic()) >= self._answers_until:
             self.behind += 1
             entry = None
+            if now - self._behind_logged >= _BEHIND_LOG_EVERY_S:
+                self._behind_logged = now
+                log.warning("response cache: its invalidations are %.1f s behind (checks slowed down); reads go "
+                            "to the app until they catch up", now - self._answers_until + self._fresh_for)
         if entry is not None:
             self.hits += 1
             await self._answer(entry, scope, send, if_none_match)

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import math
 import os
+import weakref
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from starlette.responses import Response
 from shop.domain.money import minor_units
 from shop.domain.orders import Order
 from shop.domain.users import Role, User
+from shop.web.cache import ResponseCache
 from shop.web.problems import problem
 from shop.web.security import optional_user
 
@@ -74,6 +76,8 @@ LOG_WAITING = Gauge("shop_request_log_waiting", "Request records not yet in the 
 ORDERS = Counter("shop_orders_placed_total", "Orders placed, by their state once placed", ["status"])
 PAYMENTS = Counter("shop_payments_total", "Card payments by outcome", ["outcome"])
 REVENUE = Counter("shop_revenue_minor_units_total", "Money captured, in minor units (cents)", ["currency"])
+CACHE = Counter("shop_response_cache_reads_total", "Anonymous catalogue reads the response cache saw: answered (hit), "
+                "filled (miss), or passed to the app because its invalidations were behind (behind)", ["outcome"])
 
 _children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 _BOUNDS = (*_LATENCY_BUCKETS, math.inf)  # as prometheus_client keeps them: +Inf last
@@ -157,6 +161,20 @@ class CommerceMetrics:
         PAYMENTS.labels("declined").inc()
 
 
+_cache_reported: weakref.WeakKeyDictionary[ResponseCache, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def report_cache(cache: ResponseCache) -> None:
+    """The response cache's own tallies, added to the shared figures by what they grew since last time (a
+    heartbeat or a scrape): nothing is written per read."""
+    reported = _cache_reported.setdefault(cache, {"hit": 0, "miss": 0, "behind": 0})
+    for outcome, now in (("hit", cache.hits), ("miss", cache.misses), ("behind", cache.behind)):
+        grew = now - reported[outcome]
+        if grew > 0:
+            CACHE.labels(outcome).inc(grew)
+            reported[outcome] = now
+
+
 def report_pools(checked_out: Mapping[str, int]) -> None:
     for store, count in checked_out.items():
         POOL_CHECKED_OUT.labels(store).set(count)
@@ -212,5 +230,8 @@ async def metrics(request: Request, user: Annotated[User | None, Depends(optiona
     counts = getattr(request.app.state, "request_counts", None)
     if counts is not None:
         IN_FLIGHT.set(counts.in_flight)
+    cache = getattr(request.app.state, "response_cache", None)
+    if cache is not None:
+        report_cache(cache)
     body = exposition(await _database_families(request))
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -30,7 +30,7 @@ from shop.services.process_status import WorkerBeat
 from shop.services.request_log import RequestLogWriter, RequestRecord
 from shop.services.shop import ShopServices
 from shop.web import metrics
-from shop.web.cache import ASGIApp, Message, Receive, Scope, Send
+from shop.web.cache import ASGIApp, Message, Receive, ResponseCache, Scope, Send
 from shop.web.redaction import REDACTED, redact_body, redact_headers, redact_query
 
 log = logging.getLogger(__name__)
@@ -275,9 +275,10 @@ class Telemetry:
     """The worker's side tasks, run for the app's lifetime: the request log's writer and the heartbeat."""
 
     def __init__(self, *, services: ShopServices, settings: Settings, middleware: RequestLogMiddleware,
-                 every: float = 2.0) -> None:
+                 every: float = 2.0, cache: ResponseCache | None = None) -> None:
         self._services = services
         self._middleware = middleware
+        self._cache = cache
         self._pool = settings.pool
         self._count = settings.metrics
         self._every = every
@@ -318,6 +319,8 @@ class Telemetry:
                 log.warning("metrics: cannot read the connection pools (%s)", type(exc).__name__)
             if self._services.request_log is not None:
                 metrics.LOG_WAITING.set(self._services.request_log.waiting)
+            if self._cache is not None:
+                metrics.report_cache(self._cache)
 
     async def stop(self, *, within: float = 8.0) -> None:
         """Stop beating, flush the request log (bounded) and leave the process board."""
