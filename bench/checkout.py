@@ -175,22 +175,6 @@ def prepare(db: BenchDatabase, options: argparse.Namespace, workdir: Path) -> Sh
                  hot_carts=made[:hot_wanted], scarce_carts=made[hot_wanted:], carts_seconds=seconds)
 
 
-async def _stock_and_sales(db: BenchDatabase) -> tuple[dict[str, tuple[int, int]], dict[str, int], dict[str, int]]:
-    """Every stock level, units sold per SKU on paid orders, and orders by status."""
-    conn = await asyncpg.connect(db.dsn, timeout=10)
-    try:
-        levels = {r["sku"]: (r["on_hand"], r["reserved"])
-                  for r in await conn.fetch("SELECT sku, on_hand, reserved FROM stock_levels")}
-        sold = {r["sku"]: int(r["units"]) for r in await conn.fetch(
-            "SELECT l.sku, sum(l.quantity) AS units FROM order_lines l JOIN orders o ON o.id = l.order_id "
-            "WHERE o.status = 'paid' GROUP BY l.sku")}
-        statuses = {r["status"]: int(r["n"])
-                    for r in await conn.fetch("SELECT status, count(*) AS n FROM orders GROUP BY status")}
-    finally:
-        await conn.close()
-    return levels, sold, statuses
-
-
 async def _sql(db: BenchDatabase, statement: str) -> None:
     conn = await asyncpg.connect(db.dsn, timeout=10)
     try:
@@ -620,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"database {db.masked_url}: rebuilding with {options.products:,} products")
         t0 = time.monotonic()
         shelf = prepare(db, options, workdir)
-        before, _, _ = asyncio.run(_stock_and_sales(db))
+        before, _, _ = asyncio.run(database.stock_and_sales(db))
         _say(f"  ready in {time.monotonic() - t0:.1f}s; {len(shelf.hot)} hot SKUs with {shelf.hot_stock:,} each, "
              f"scarce {shelf.scarce} with {shelf.scarce_stock}; {len(shelf.hot_carts):,} carts with hot SKUs and "
              f"{len(shelf.scarce_carts):,} with the scarce one ({shelf.carts_seconds:.0f}s)")
@@ -656,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ServerError, OSError, ValueError, KeyError) as exc:
         meta["error"] = f"{type(exc).__name__}: {exc}"
         _say(f"  [red]{meta['error']}[/]; server log in {workdir}")
-    after, sold, statuses = asyncio.run(_stock_and_sales(db))  # the server has stopped: nothing is in flight
+    after, sold, statuses = asyncio.run(database.stock_and_sales(db))  # the server has stopped: nothing is in flight
     checkout = results.get("checkout")
     checks = oversell_checks(before, after, sold, statuses, created=results.get("created_201", 0), shelf=shelf,
                              scarce_attempts=checkout["scarce_attempts"] if checkout else 0)

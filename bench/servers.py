@@ -1,5 +1,4 @@
-"""Starting a gunicorn master (or another long-running command) for a benchmark, waiting until it answers, and
-stopping it."""
+"""Starting a gunicorn master for a benchmark, waiting until it answers, and stopping it."""
 
 from __future__ import annotations
 
@@ -64,12 +63,11 @@ def get_json(port: int, path: str) -> Any:
 class Server:
     """A gunicorn master in its own session, its output in a log file; a context manager.
 
-    On entry it starts and waits until `ready_path` answers 200 (with no `ready_path`, a process that serves no
-    HTTP, e.g. `shop worker`: until it has stayed up for a second); on exit it sends SIGTERM to the master and
+    On entry it starts and waits until `ready_path` answers 200; on exit it sends SIGTERM to the master and
     waits for it (SIGKILL to its own process group only if it does not stop in time).
     """
 
-    def __init__(self, name: str, argv: Sequence[str], *, port: int, ready_path: str | None, env: Mapping[str, str],
+    def __init__(self, name: str, argv: Sequence[str], *, port: int, ready_path: str, env: Mapping[str, str],
                  cwd: Path, log_path: Path) -> None:
         self.name = name
         self.argv = list(argv)
@@ -109,13 +107,6 @@ class Server:
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         assert self.process is not None
-        if self.ready_path is None:
-            try:
-                self.process.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                return
-            raise ServerError(f"{self.name} exited with {self.process.returncode} at once; "
-                              f"see {self.log_path}: {self.log_tail()}")
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while time.monotonic() < deadline:

@@ -333,30 +333,26 @@ def _database_error(exc: BaseException) -> BaseException | None:
     return exc if type(exc).__module__.startswith(_DRIVER_MODULES) else None
 
 
+def _coded(original: BaseException, sqlstates: set[str], mysql_codes: set[int]) -> bool:
+    """Whether the database's error carries one of these SQLSTATEs (PostgreSQL) or error numbers (MariaDB)."""
+    if getattr(original, "sqlstate", None) in sqlstates or getattr(original, "pgcode", None) in sqlstates:
+        return True
+    args: tuple[Any, ...] = getattr(original, "args", ())
+    return bool(args) and args[0] in mysql_codes
+
+
 def transient(exc: BaseException) -> bool:
     """Whether the database refused the transaction only because of a concurrent one."""
     original = _database_error(exc)
     if original is None:
         return False
-    if getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES or \
-            getattr(original, "pgcode", None) in _TRANSIENT_SQLSTATES:
-        return True
-    args = getattr(original, "args", ())
-    if args and args[0] in _TRANSIENT_MYSQL:
-        return True
-    return "database is locked" in str(original)
+    return _coded(original, _TRANSIENT_SQLSTATES, _TRANSIENT_MYSQL) or "database is locked" in str(original)
 
 
 def deadlock_victim(exc: BaseException) -> bool:
     """Whether the database rolled the transaction back to break a deadlock (or a serialization conflict)."""
     original = _database_error(exc)
-    if original is None:
-        return False
-    if getattr(original, "sqlstate", None) in _VICTIM_SQLSTATES or \
-            getattr(original, "pgcode", None) in _VICTIM_SQLSTATES:
-        return True
-    args: tuple[Any, ...] = getattr(original, "args", ())
-    return bool(args) and args[0] in _VICTIM_MYSQL
+    return original is not None and _coded(original, _VICTIM_SQLSTATES, _VICTIM_MYSQL)
 
 
 def short_reason(exc: BaseException) -> str:
