@@ -96,8 +96,8 @@ class CommerceUnit(Protocol):
         ...
 
     async def reserve(self, quantities: Sequence[tuple[str, int]]) -> Sequence[str]:
-        """Hold units of each SKU; raise OutOfStock (and hold nothing) if any is short. Returns the SKUs that
-        may have none left to sell now (all of them where the store cannot tell): their in-stock flags follow."""
+        """Hold units of each SKU; raise OutOfStock (and hold nothing) if any is short. Returns the SKUs that have
+        none left to sell now: their in-stock flags follow."""
         ...
 
     async def take(self, quantities: Sequence[tuple[str, int]]) -> None:

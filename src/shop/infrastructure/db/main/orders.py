@@ -137,6 +137,7 @@ _STOCK = {
 }
 _RESERVE_RETURNING = _STOCK["reserve"].returning(_s.on_hand - _s.reserved)
 _AVAILABLE = select(_s.on_hand - _s.reserved).where(_s.sku == bindparam("b_sku"))
+_LEFT = select(_s.sku, _s.on_hand - _s.reserved).where(_s.sku.in_(bindparam("skus", expanding=True)))
 
 
 # PostgreSQL: the stock of several SKUs changed by one statement. The InitPlan (the count) runs before any row
@@ -212,7 +213,8 @@ class SqlCommerceUnit:
                     if sku not in left:  # the whole transaction rolls back: nothing stays held
                         await self._out_of_stock(sku, units)
                 return [sku for sku, units in left.items() if units <= 0]
-        # where UPDATE … RETURNING exists the reservation tells what is left; MariaDB's UPDATE cannot
+        # where UPDATE … RETURNING exists the reservation tells what is left; MariaDB's UPDATE cannot, so there
+        # one read of the rows this transaction now holds tells it (cheaper than refreshing flags after each sale)
         returning = self.conn.dialect.update_returning
         now = utcnow()
         sold_out = []
@@ -226,8 +228,11 @@ class SqlCommerceUnit:
                 reserved = await WRITES.execute(self.conn, _STOCK["reserve"], params) == 1
             if not reserved:
                 await self._out_of_stock(sku, units)
-            if remaining is None or remaining <= 0:
+            if remaining is not None and remaining <= 0:
                 sold_out.append(sku)
+        if not returning:
+            found = await self.conn.execute(_LEFT, {"skus": [sku for sku, _ in quantities]})
+            sold_out = [sku for sku, available in found if available <= 0]
         return sold_out
 
     async def _out_of_stock(self, sku: str, units: int) -> NoReturn:
