@@ -21,6 +21,7 @@ class FakeStockChanges:
         self.rows: dict[str, tuple[StockLevel, datetime]] = {}
         self.pending: dict[str, tuple[StockLevel, datetime]] = {}
         self.down = False
+        self.rows_read = 0
 
     def stamp(self, sku: str, on_hand: int, reserved: int, at: datetime, *, committed: bool = True) -> None:
         (self.rows if committed else self.pending)[sku] = (StockLevel(sku, on_hand, reserved), at)
@@ -28,13 +29,11 @@ class FakeStockChanges:
     def commit(self, sku: str) -> None:
         self.rows[sku] = self.pending.pop(sku)
 
-    async def newest_change(self) -> datetime | None:
-        self._check()
-        return max((at for _, at in self.rows.values()), default=None)
-
     async def changed_since(self, since: datetime) -> Sequence[tuple[StockLevel, datetime]]:
         self._check()
-        return [(level, at) for level, at in self.rows.values() if at > since]
+        found = [(level, at) for level, at in self.rows.values() if at > since]
+        self.rows_read += len(found)
+        return found
 
     def _check(self) -> None:
         if self.down:
@@ -111,6 +110,24 @@ async def test_a_writer_clock_ahead_of_ours_does_not_hide_the_others_moves(watch
     assert await watcher.check() == {"FAST"}
     store.stamp("A", 4, 0, clock.now)
     assert await watcher.check() == {"A"}
+
+
+async def test_a_quiet_shop_reads_nothing_however_many_rows_a_bulk_load_stamped_once(store, clock) -> None:
+    for n in range(1000):  # a catalogue seeded at once, then nothing moves
+        store.stamp(f"BULK{n}", 5, 0, T0)
+    watcher = StockWatcher(store, overlap=timedelta(seconds=3), clock=clock)
+    clock.now = T0 + timedelta(seconds=1)
+    await watcher.check()
+    read = store.rows_read
+    for _ in range(20):
+        clock.now += timedelta(seconds=0.25)
+        assert await watcher.check() == set()
+    assert store.rows_read - read < 1000 * 12  # read while inside the overlap, then never again
+    clock.now += timedelta(seconds=5)
+    read = store.rows_read
+    await watcher.check()
+    await watcher.check()
+    assert store.rows_read == read
 
 
 async def test_after_a_failed_poll_the_listeners_hear_that_anything_may_have_changed(watcher, store, clock,

@@ -55,10 +55,6 @@ class StockReader(Protocol):
 class StockChanges(Protocol):
     """When each SKU's stock last moved (the main store stamps every change)."""
 
-    async def newest_change(self) -> datetime | None:
-        """The latest change's time, None if there is no stock."""
-        ...
-
     async def changed_since(self, since: datetime) -> Sequence[tuple[StockLevel, datetime]]:
         """Every level that changed after `since`, with the time of its last change."""
         ...

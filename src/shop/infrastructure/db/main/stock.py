@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -32,7 +32,6 @@ def _upsert(backend: str) -> Any:
 
 _LEVELS = select(stock_levels.c.sku, stock_levels.c.on_hand, stock_levels.c.reserved).where(
     stock_levels.c.sku.in_(bindparam("skus", expanding=True)))
-_NEWEST = select(func.max(stock_levels.c.updated_at))
 # ix_stock_levels_updated_at makes this a short range scan, however large the catalogue
 _CHANGED = select(stock_levels.c.sku, stock_levels.c.on_hand, stock_levels.c.reserved,
                   stock_levels.c.updated_at).where(stock_levels.c.updated_at > bindparam("since"))
@@ -51,11 +50,6 @@ class SqlStock:
         async with self._store.read() as conn:
             rows = await conn.execute(_LEVELS, {"skus": list(skus)})
             return {r.sku: StockLevel(r.sku, r.on_hand, r.reserved) for r in rows}
-
-    async def newest_change(self) -> datetime | None:
-        async with self._store.read() as conn:
-            newest: datetime | None = (await conn.execute(_NEWEST)).scalar()  # max() keeps the column's UTC type
-        return newest
 
     async def changed_since(self, since: datetime) -> list[tuple[StockLevel, datetime]]:
         async with self._store.read() as conn:
