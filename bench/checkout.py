@@ -40,7 +40,7 @@ from bench.servers import Server, ServerError
 from shop.domain.cart import Cart
 from shop.domain.inventory import StockLevel
 from shop.infrastructure.db.engines import Databases
-from shop.infrastructure.db.main.carts import store_cart
+from shop.infrastructure.db.main.carts import insert_cart
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.services.cart import new_cart_id, new_line_id
 
@@ -134,7 +134,7 @@ async def _fill_carts(db: BenchDatabase, wanted: Sequence[Sequence[tuple[str, in
                     cart = Cart(id=new_cart_id(), customer_id=None, created_at=now, updated_at=now)
                     for sku, quantity in lines:
                         cart.add(sku, quantity, new_line_id=new_line_id())
-                    await store_cart(conn, cart)
+                    await insert_cart(conn, cart)
                     made.append(cart.id)
     finally:
         await databases.dispose()
@@ -622,7 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     meta["cart_setup"] = {"hot_carts": len(shelf.hot_carts), "scarce_carts": len(shelf.scarce_carts),
                           "seconds": round(shelf.carts_seconds, 1),
-                          "how": "before the server starts, with the shop's own Cart and store_cart, in the database"}
+                          "how": "before the server starts, with the shop's own Cart and insert_cart, in the database"}
     port = servers.free_port()
     env = database.shop_env(db)
     # --no-worker: `shop serve` is gunicorn's master, its process group the server the CPU meter measures
@@ -680,7 +680,7 @@ NOTES = [
     "Latency runs from just before a request is written to when its answer has been read; percentiles are exact "
     "(nearest rank over every answer in the window). Closed loop: when the server saturates, the percentiles "
     "understate what an open stream of shoppers would see.",
-    "Carts are made in the database with the shop's own Cart and store_cart before the server starts (over the "
+    "Carts are made in the database with the shop's own Cart and insert_cart before the server starts (over the "
     "API it would take ten minutes here); the flow scenario measures the cart API. Scarce carts are only used "
     "inside the measured window, so the race for its last units happens under full load.",
     "ANALYZE runs after the carts are made and again 80% into the warm-up: autovacuum is off on this machine, "

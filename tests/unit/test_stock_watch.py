@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Hashable, Sequence, Set
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,9 +29,9 @@ class FakeStockChanges:
     def commit(self, sku: str) -> None:
         self.rows[sku] = self.pending.pop(sku)
 
-    async def changed_since(self, since: datetime) -> Sequence[tuple[StockLevel, datetime]]:
+    async def changed_since(self, since: datetime) -> Sequence[tuple[str, Hashable]]:
         self._check()
-        found = [(level, at) for level, at in self.rows.values() if at > since]
+        found = [(sku, (level.on_hand, level.reserved, at)) for sku, (level, at) in self.rows.items() if at > since]
         self.rows_read += len(found)
         return found
 
@@ -150,4 +150,6 @@ async def test_what_was_seen_is_forgotten_once_it_leaves_the_overlap(watcher, st
     clock.now = T0 + timedelta(seconds=10)
     store.stamp("A", 2, 0, clock.now)
     assert await watcher.check() == {"A"}
-    assert len(watcher._seen) == 1
+    clock.now += timedelta(seconds=0.25)
+    assert await watcher.check() == set()
+    assert set(watcher._seen) == {"A"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -53,10 +53,11 @@ class StockReader(Protocol):
 
 
 class StockChanges(Protocol):
-    """When each SKU's stock last moved (the main store stamps every change)."""
+    """Which SKUs' stock moved lately (the main store stamps every change)."""
 
-    async def changed_since(self, since: datetime) -> Sequence[tuple[StockLevel, datetime]]:
-        """Every level that changed after `since`, with the time of its last change."""
+    async def changed_since(self, since: datetime) -> Sequence[tuple[str, Hashable]]:
+        """Every SKU whose stock was stamped after `since`, with a signature of its row (level and stamp) that
+        changes whenever the row does."""
         ...
 
 

@@ -13,7 +13,7 @@ bulk load stamped once. After a failed poll the listeners are told that anything
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Set
+from collections.abc import Callable, Hashable, Set
 from datetime import datetime, timedelta
 
 from shop.services.clock import Clock, utc_now
@@ -36,7 +36,7 @@ class StockWatcher(Poller[Set[str] | None]):
         self._overlap = overlap
         self._clock = clock
         self._listeners: list[StockListener] = []
-        self._seen: dict[str, tuple[int, int, datetime]] = {}  # sku -> (on hand, reserved, stamp) last read
+        self._seen: dict[str, Hashable] = {}  # sku -> its row's signature, for every row the last poll read
         self._last_poll: datetime | None = None  # when the last good poll began, by this worker's clock
         self._lost = True  # nothing read yet: whatever was cached before may be out of date
 
@@ -60,15 +60,9 @@ class StockWatcher(Poller[Set[str] | None]):
             self._last_poll = None
             raise
         self._last_poll = now
-        moved: set[str] = set()
-        for level, stamp in rows:
-            seen = (level.on_hand, level.reserved, stamp)
-            if self._seen.get(level.sku) != seen:
-                self._seen[level.sku] = seen
-                moved.add(level.sku)
-        # what the next poll will not read again need not be remembered
-        forget = now - self._overlap
-        self._seen = {sku: seen for sku, seen in self._seen.items() if seen[2] > forget}
+        before, self._seen = self._seen, dict(rows)
+        # the window only moves on: a row this poll did not read is not read again unless it changes
+        moved = {sku for sku, signature in self._seen.items() if before.get(sku) != signature}
         if self._lost:
             self._lost = False
             self._tell(None)
