@@ -63,6 +63,12 @@ def skipped_groups() -> list[str]:
     if tools:
         lines.append(f"{outcome}: deployment-file tests (tests/deploy/test_deploy_files.py) — missing "
                      f"{', '.join(tools)} (dev extras; kubectl 1.27+)")
+    from tests.db_servers import missing_binaries  # the restart test makes private servers from them
+
+    servers = missing_binaries(tuple(kind for kind in ("postgresql", "mariadb") if kind in SELECTION.sql))
+    if servers:
+        lines.append(f"FAILS: tests/e2e/test_database_restart.py (it stops and starts private database servers) — "
+                     f"no server binaries: apt-get install {' '.join(servers)}")
     try:
         find_nginx(None)
     except NginxError:

@@ -33,6 +33,16 @@ def _pg_bin(name: str) -> str:
     return str(found[-1])
 
 
+def missing_binaries(kinds: tuple[str, ...] = ("postgresql", "mariadb")) -> list[str]:
+    """The Debian packages whose server binaries a private server of these kinds would need and does not find."""
+    missing = []
+    if "postgresql" in kinds and not sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        missing.append("postgresql")
+    if "mariadb" in kinds and not (shutil.which("mariadb-install-db") and Path("/usr/sbin/mariadbd").exists()):
+        missing.append("mariadb-server")
+    return missing
+
+
 def _answers(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True
@@ -65,6 +75,9 @@ class PrivateServer:
             else argv
 
     def create(self) -> None:
+        missing = missing_binaries((self.kind,))
+        if missing:
+            raise RuntimeError(f"no {self.kind} server binaries here: apt-get install {' '.join(missing)}")
         data = self.home / "data"
         if self.kind == "postgresql":
             data.mkdir()

@@ -155,16 +155,15 @@ class Store:
 
     async def _failed(self, conn: AsyncConnection, exc: BaseException) -> BaseException | None:
         """What a failure inside a connection's block becomes: StoreUnavailable when the connection or the server
-        went away (the connection is thrown away, never pooled again), StoreBusy when a concurrent transaction
-        won; None to let it through as it is."""
-        if not isinstance(exc, Exception) or connection_lost(exc):
+        went away (the connection is thrown away, never pooled again; so is one whose statement was cancelled
+        halfway), StoreBusy when a concurrent transaction won; None to let it through as it is."""
+        lost = isinstance(exc, Exception) and connection_lost(exc)
+        if lost or isinstance(exc, asyncio.CancelledError):
             if not conn.invalidated:
                 with contextlib.suppress(Exception):
                     await conn.invalidate()
-            if isinstance(exc, Exception):
-                return StoreUnavailable(self.name, self.host, short_reason(exc))
-            return None
-        if transient(exc):
+            return StoreUnavailable(self.name, self.host, short_reason(exc)) if lost else None
+        if isinstance(exc, Exception) and transient(exc):
             return StoreBusy(self.name)
         return None
 
