@@ -17,6 +17,7 @@ from shop.domain.users import (
     TooManyAttempts,
 )
 from shop.services.phone_verification import SmsNotSent
+from shop.web.client import client_address
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import SESSION_COOKIE, Visitor, visitor
 
@@ -38,7 +39,7 @@ def _safe_next(raw: object) -> str:
 async def _signed_in(request: Request, guest: Visitor, *, email: str, password: str, otp: str | None,
                      next_page: str) -> Response:
     services = request.app.state.services
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     session = await services.auth.login(email=email, password=password, client=client, otp=otp)
     cart_id = guest.cart_id
     # a new session id at sign-in; the guest's cart joins the customer's

@@ -15,6 +15,7 @@ from shop.services.account_flows import AccountFlows
 from shop.services.auth import Session
 from shop.services.two_factor import TwoFactor
 from shop.web.api.v1.schemas import Problem, StrictInput
+from shop.web.client import client_address
 from shop.web.responses import JSON, iso
 from shop.web.security import Auth, CurrentUser
 
@@ -100,7 +101,7 @@ def _tokens(session: Session, **extra: Any) -> Response:
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)
 
 
 def _accounts(request: Request) -> AccountFlows:
