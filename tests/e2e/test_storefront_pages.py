@@ -205,3 +205,26 @@ async def test_with_a_cdn_both_storefronts_load_their_files_from_jsdelivr_with_i
     async for client in open_client(demo_settings.model_copy(update={"response_cache": False})):
         local = await client.get("/app/")  # no CDN: the shop's own versioned copies, nothing from elsewhere
         assert "jsdelivr" not in local.text and "./assets/" in local.text
+
+
+async def test_over_https_the_session_and_csrf_cookies_carry_the_host_prefix(client: httpx.AsyncClient,
+                                                                              demo_settings: Settings,
+                                                                              staff: dict[str, str]) -> None:
+    sku = await new_product(client, staff, stock=3, price="21.00")
+    found = (await client.get("/api/v1/products", params={"q": sku.lower()})).json()
+    page = await client.get(f"https://shop.test/p/{found['items'][0]['slug']}")
+    set_cookies = [v.lower() for k, v in page.headers.multi_items() if k == "set-cookie"]
+    csrf = next(c for c in set_cookies if c.startswith("__host-shop_csrf="))
+    assert "secure" in csrf and "path=/" in csrf and "domain=" not in csrf
+    added = await client.post("https://shop.test/cart/add", data={"sku": sku, "quantity": "1",
+                                                                   "csrf": _csrf(page.text)})
+    assert added.status_code == 303
+    session = added.headers["set-cookie"].lower()
+    assert session.startswith("__host-shop_session=") and "secure" in session and "domain=" not in session
+    assert "€21.00" in (await client.get("https://shop.test/cart")).text
+    # the same session id in a cookie without the prefix (planted by a sibling subdomain, or over plain HTTP)
+    # names no session over HTTPS
+    session_id = client.cookies.get("__Host-shop_session")
+    client.cookies.clear()
+    client.cookies.set("shop_session", session_id or "", domain="shop.test")
+    assert "€21.00" not in (await client.get("https://shop.test/cart")).text

@@ -1,9 +1,11 @@
-"""Security headers on every response; a strict Content-Security-Policy on the shop's HTML pages."""
+"""Security headers on every response; a strict Content-Security-Policy on the shop's HTML pages; redirects that
+never name the host the request claimed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.types import Receive, Scope, Send
 
@@ -22,6 +24,20 @@ def content_security_policy(extra_origins: Iterable[str] = ()) -> bytes:
             f"base-uri 'self'; object-src 'none'").replace("  ", " ").encode()
 
 
+def _same_site_location(location: bytes, host: bytes | None) -> bytes:
+    """A redirect to the request's own Host header, made relative: the Host header is the client's to write, and
+    a Location built from it (Starlette's slash redirects build one) would send a shopper wherever it says."""
+    if not location.startswith((b"http://", b"https://", b"//")):
+        return location
+    parts = urlsplit(location.decode("latin-1"))
+    if host is None or parts.netloc.lower() != host.decode("latin-1").lower():
+        return location  # somewhere else on purpose (a payment provider's page)
+    relative = parts.path or "/"
+    if parts.query:
+        relative += "?" + parts.query
+    return ("/" + relative.lstrip("/")).encode("latin-1")
+
+
 class SecurityHeaders:
     """ASGI middleware. `/docs` (Swagger UI, which needs inline script) keeps only the general headers."""
 
@@ -36,10 +52,14 @@ class SecurityHeaders:
             return
         https = scope.get("scheme") == "https"
         exempt = scope["path"].startswith(self.exempt)
+        host = next((value for name, value in scope["headers"] if name == b"host"), None)
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                if 300 <= message["status"] < 400:
+                    headers = [(n, _same_site_location(v, host) if n.lower() == b"location" else v)
+                               for n, v in headers]
                 names = {name.lower() for name, _ in headers}
                 headers.extend(h for h in _EVERYWHERE if h[0] not in names)
                 html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)

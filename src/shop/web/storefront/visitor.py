@@ -3,6 +3,9 @@ and the CSRF token every form carries.
 
 CSRF: a random `shop_csrf` cookie (HttpOnly, SameSite=Lax) and, in each form, an HMAC of it under the shop's key.
 A cross-site form can neither read the cookie nor compute the HMAC, so its POST is refused.
+
+Over HTTPS both cookies are named with the `__Host-` prefix: a browser then takes them only from this host, over
+HTTPS, for the whole site, so a sibling subdomain or a plain-HTTP page cannot plant a session or CSRF cookie.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from shop.services.web_sessions import WebSession, WebSessions
 
 SESSION_COOKIE = "shop_session"
 CSRF_COOKIE = "shop_csrf"
+_SECURE_PREFIX = "__Host-"
+
+
+def cookie_name(name: str, *, secure: bool) -> str:
+    """What a cookie is called on the wire: with the `__Host-` prefix over HTTPS (browsers refuse it over HTTP)."""
+    return _SECURE_PREFIX + name if secure else name
 
 
 class CsrfFailed(Exception):
@@ -65,11 +74,12 @@ class Visitor:
     def apply(self, response: Response) -> Response:
         """Put the cookies this request changed on its response."""
         for name, value in self.cookies.items():
+            wire = cookie_name(name, secure=self.secure)
             if value is None:
-                response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="lax")
+                response.delete_cookie(wire, path="/", secure=self.secure, httponly=True, samesite="lax")
             else:
                 max_age = 14 * 86_400 if name == SESSION_COOKIE else 365 * 86_400
-                response.set_cookie(name, value, max_age=max_age, path="/", secure=self.secure, httponly=True,
+                response.set_cookie(wire, value, max_age=max_age, path="/", secure=self.secure, httponly=True,
                                     samesite="lax")
         return response
 
@@ -78,12 +88,13 @@ async def visitor(request: Request) -> Visitor:
     """The dependency pages take: loads the session (if any) and the signed-in user."""
     services = request.app.state.services
     settings = request.app.state.settings
-    session_id = request.cookies.get(SESSION_COOKIE)
+    secure = request.url.scheme == "https" or settings.public_url.startswith("https://")
+    session_id = request.cookies.get(cookie_name(SESSION_COOKIE, secure=secure))
     session = await services.web_sessions.load(session_id)
     user = await services.auth.active_user(session.user_id) if session and session.user_id else None
     if user is not None:
         request.state.user_id = user.id  # for the request log (shop.web.request_log)
-    csrf = request.cookies.get(CSRF_COOKIE) or ""
+    csrf = request.cookies.get(cookie_name(CSRF_COOKIE, secure=secure)) or ""
     cookies: dict[str, str | None] = {}
     if len(csrf) < 20:
         csrf = secrets.token_urlsafe(24)
@@ -91,6 +102,5 @@ async def visitor(request: Request) -> Visitor:
     if session_id and session is None:
         cookies[SESSION_COOKIE] = None  # expired or unknown: drop the stale cookie
         session_id = None
-    secure = request.url.scheme == "https" or settings.public_url.startswith("https://")
     return Visitor(session_id=session_id, session=session, user=user, csrf_cookie=csrf, secure=secure,
                    key=request.app.state.csrf_key, cookies=cookies)
