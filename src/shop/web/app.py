@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 import shop
 from shop.config import Settings
 from shop.services.shop import ShopServices
-from shop.web import admin, media, metrics, problems, spa_site
+from shop.web import admin, docs_page, media, metrics, problems, spa_site
 from shop.web.api import health
 from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
 from shop.web.cache import ASGIApp, ResponseCache, sku_tag
@@ -74,7 +74,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
                     await services.close()
 
     app = FastAPI(title="shop", version=shop.__version__, default_response_class=JSON, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+                  docs_url=None, redoc_url=None)  # /docs is the shop's own page (web/docs_page.py)
     app.state.services = services
     app.state.settings = settings
     problems.install(app)
@@ -89,6 +89,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     admin.install(app)
     csp = content_security_policy([assets.cdn_origin] if assets.cdn_origin else [])
     app.include_router(media.router)
+    app.include_router(docs_page.router)
     app.include_router(spa_site.router)
     if settings.metrics:
         app.include_router(metrics.router)

@@ -39,19 +39,17 @@ def _same_site_location(location: bytes, host: bytes | None) -> bytes:
 
 
 class SecurityHeaders:
-    """ASGI middleware. `/docs` (Swagger UI, which needs inline script) keeps only the general headers."""
+    """ASGI middleware."""
 
-    def __init__(self, app: ASGIApp, *, csp: bytes, exempt: tuple[str, ...] = ("/docs",)) -> None:
+    def __init__(self, app: ASGIApp, *, csp: bytes) -> None:
         self.app = app
         self.csp = csp
-        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         https = scope.get("scheme") == "https"
-        exempt = scope["path"].startswith(self.exempt)
         host = next((value for name, value in scope["headers"] if name == b"host"), None)
 
         async def with_headers(message: Any) -> None:
@@ -63,7 +61,7 @@ class SecurityHeaders:
                 names = {name.lower() for name, _ in headers}
                 headers.extend(h for h in _EVERYWHERE if h[0] not in names)
                 html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)
-                if html and not exempt and b"content-security-policy" not in names:
+                if html and b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", self.csp))
                     headers.append((b"x-frame-options", b"DENY"))
                 if https:
