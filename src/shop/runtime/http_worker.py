@@ -10,7 +10,12 @@ worker's CPU for a cached catalogue read.
 same turn of the loop, the held bytes go out on their own at the start of the next turn (a streamed response
 whose body comes later is delayed by one turn, never more). Closing or aborting the connection deals with the
 held bytes first, so nothing is reordered or lost. Everything else is the stock uvicorn worker, but for the
-`server` header, which it leaves out.
+`server` header, which it leaves out, and uvicorn's proxy headers, which it does not read.
+
+Proxy headers: uvicorn would take the client and the scheme from `X-Forwarded-For`/`-Proto` of any peer in
+gunicorn's FORWARDED_ALLOW_IPS (`*`: anyone) and hand the app a peer it made up. The shop reads them itself, from
+SHOP_TRUSTED_PROXIES only, where it can see the real peer (`shop.web.request_log`), so FORWARDED_ALLOW_IPS does
+nothing here.
 """
 
 from __future__ import annotations
@@ -95,5 +100,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 class ShopWorker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no types
     """uvicorn's gunicorn worker (uvloop when installed) with the coalescing HTTP protocol."""
 
-    # no `server: uvicorn` header: it tells a scanner what to try, and costs every response a header
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": CoalescingHttpToolsProtocol, "server_header": False}
+    # no `server: uvicorn` header: it tells a scanner what to try, and costs every response a header;
+    # no proxy headers: the app sees the real peer and trusts only SHOP_TRUSTED_PROXIES (see the docstring)
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": CoalescingHttpToolsProtocol, "server_header": False,
+                                     "proxy_headers": False}

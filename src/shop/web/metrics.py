@@ -6,8 +6,9 @@ scrape answered by any one worker sums them all. Without it (tests, one process)
 own. Values that live in a database (the outbox's depth) are read at scrape time; the connection pools are
 reported by each worker every couple of seconds with its heartbeat.
 
-Who may scrape: a client whose address (after X-Forwarded-For from trusted proxies) is itself trusted — loopback
-and `SHOP_TRUSTED_PROXIES` — or anyone sending a staff member's bearer token. Everyone else gets a 403.
+Who may scrape: a client whose address (after X-Forwarded-For from trusted proxies, `shop.web.client`) is itself
+trusted — loopback and `SHOP_TRUSTED_PROXIES` — or anyone sending a staff member's bearer token. Everyone else,
+including a client a proxy forwarded as something that is not an address, gets a 403.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from shop.domain.money import minor_units
 from shop.domain.orders import Order
 from shop.domain.users import Role, User
 from shop.web.cache import ResponseCache
+from shop.web.client import client_trusted
 from shop.web.problems import problem
 from shop.web.security import optional_user
 
@@ -223,8 +225,7 @@ router = APIRouter()
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> Response:
     """Prometheus exposition: trusted addresses and staff only."""
-    trusted = request.scope.get("state", {}).get("client_trusted", False)
-    if not trusted and (user is None or not user.has_role(Role.STAFF)):
+    if not client_trusted(request) and (user is None or not user.has_role(Role.STAFF)):
         return problem(403, "metrics are served to trusted addresses and to staff")
     flush()  # this worker's figures of the current turn
     counts = getattr(request.app.state, "request_counts", None)

@@ -6,9 +6,11 @@ counted and logged like any other. Per request it does only what has to happen t
 bytes, keep a small body's fields — and hands one record to the writer's queue; formatting and writing happen in
 the writer's task. Nothing it does can fail a request: a record that cannot be built is logged and skipped.
 
-Trust: `X-Request-ID` and `X-Forwarded-For` are believed only from a peer in `SHOP_TRUSTED_PROXIES` (loopback by
-default) or on a Unix socket (nginx in front of the pools). The client is the right-most forwarded address that
-is not itself a trusted proxy.
+Trust: `X-Request-ID`, `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from a peer in
+`SHOP_TRUSTED_PROXIES` (loopback by default) or on a Unix socket (nginx in front of the pools). The client is the
+right-most forwarded address that is not itself a trusted proxy; a hop that is not an address makes it unknown (see
+`TrustedProxies.client_of`). uvicorn's own proxy-header handling is off in the shop's worker
+(`shop.runtime.http_worker`), so the peer seen here is the real one and this is the only place that decides.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from shop.services.request_log import RequestLogWriter, RequestRecord
 from shop.services.shop import ShopServices
 from shop.web import metrics
 from shop.web.cache import ASGIApp, Message, Receive, ResponseCache, Scope, Send
+from shop.web.client import UNKNOWN
 from shop.web.redaction import REDACTED, redact_body, redact_headers, redact_query
 
 log = logging.getLogger(__name__)
@@ -61,24 +64,70 @@ class TrustedProxies:
                 address = ipaddress.ip_address(host)
             except ValueError:
                 return False
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
             verdict = any(address in network for network in self._networks)
             if len(self._verdicts) < 4096:
                 self._verdicts[host] = verdict
         return verdict
 
-    def client_of(self, forwarded: str, peer: str | None) -> str | None:
-        """The right-most X-Forwarded-For address that is not a trusted proxy (the left-most when all are)."""
-        hops = [hop.strip() for hop in forwarded.split(",")]
-        client = peer
-        for hop in reversed(hops):
-            try:
-                ipaddress.ip_address(hop)
-            except ValueError:
-                break  # garbage: believe nothing further left than the last good hop
-            client = hop
-            if hop not in self:
+    def client_of(self, forwarded: str) -> str:
+        """The client a trusted peer's X-Forwarded-For names: the right-most address that is not a trusted proxy
+        (the left-most when all are).
+
+        Each hop is an IP address, optionally with a port (`203.0.113.9:4711`, `[2001:db8::1]:80`); it is
+        returned in its canonical spelling, so one client is one key however it is written. A hop that has to be
+        read and is not an address — garbage, an empty hop, `unknown`, an IPv6 address with a zone (which names
+        an interface of the proxy's host, not a client) — makes the client UNKNOWN: never the peer, which is
+        trusted and would then vouch for itself (and open /metrics). Hops left of the client are never read."""
+        client = UNKNOWN
+        for hop in reversed(forwarded.split(",")):
+            address = _address(hop)
+            if address is None:
+                return UNKNOWN
+            client = address
+            if address not in self:
                 break
         return client
+
+
+_BRACKETED = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::([0-9]{1,5}))?")  # [2001:db8::1] or [2001:db8::1]:80
+_WITH_PORT = re.compile(r"([0-9.]+):([0-9]{1,5})")  # 203.0.113.9:4711
+_addresses: dict[str, str | None] = {}  # hop as sent → its canonical address (None: not one); clients repeat
+
+
+def _address(hop: str) -> str | None:
+    """The canonical address a forwarded hop names, or None when it names none."""
+    known = _addresses.get(hop, False)
+    if known is False:
+        known = _canonical(hop.strip(" \t"))
+        if len(hop) <= 64:
+            if len(_addresses) >= 4096:
+                _addresses.clear()
+            _addresses[hop] = known
+    return known  # type: ignore[return-value]
+
+
+def _canonical(text: str) -> str | None:
+    version = port = None
+    if match := _BRACKETED.fullmatch(text):
+        text, port, version = match[1], match[2], 6
+    elif match := _WITH_PORT.fullmatch(text):
+        text, port, version = match[1], match[2], 4
+    if port is not None and int(port) > 65535:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if version is not None and address.version != version:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            return None  # fe80::1%eth0: an interface of the proxy's own host
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+    return str(address)
 
 
 class RequestLogMiddleware:
@@ -109,7 +158,7 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         arrived = time.time()
         self.in_flight += 1  # the heartbeat reports it, to the process board and the metrics
-        sent_id = forwarded = user_agent = None
+        sent_id = forwarded = proto = user_agent = None
         content_type = b""
         content_length = -1
         has_body = False
@@ -118,6 +167,8 @@ class RequestLogMiddleware:
                 sent_id = value
             elif name == b"x-forwarded-for":
                 forwarded = value if forwarded is None else forwarded + b"," + value
+            elif name == b"x-forwarded-proto":
+                proto = value
             elif name == b"content-type":
                 content_type = value
             elif name == b"content-length":
@@ -130,8 +181,13 @@ class RequestLogMiddleware:
         peer = scope.get("client")
         client_ip = peer[0] if peer and peer[0] else None  # None: a Unix socket
         peer_trusted = client_ip is None or client_ip in self.trusted
-        if peer_trusted and forwarded:
-            client_ip = self.trusted.client_of(forwarded.decode("latin-1"), client_ip)
+        if peer_trusted:
+            if forwarded is not None:
+                client_ip = self.trusted.client_of(forwarded.decode("latin-1"))
+            if proto is not None:  # https at the proxy: HSTS and secure cookies (the request is http from there)
+                scheme = proto.strip().lower()
+                if scheme in (b"http", b"https"):
+                    scope["scheme"] = scheme.decode()
         request_id = sent_id.decode() if peer_trusted and sent_id and _REQUEST_ID.match(sent_id) \
             else self.new_id(arrived)
         # this request's own copy: a server may hand every request the same lifespan state dict
