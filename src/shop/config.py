@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STORES = ("main", "users", "posts")
@@ -111,6 +112,8 @@ class Settings(BaseSettings):
         description="flat or weight-banded shipping prices, optionally free above an order value")
     reservation_minutes: int = Field(15, ge=1, le=24 * 60, description="how long checkout holds stock unpaid")
     payment_gateway: Literal["test", "stripe"] = Field("test", description="test: Stripe-like test card tokens")
+    allow_test_payments: bool = Field(False, validate_default=True, description="let the test gateway run when "
+                                      "public_url is https (anyone can pay with it; no money moves)")
     payment_webhook_secret: SecretStr | None = Field(None, description="signs test-gateway webhooks; default: "
                                                                        "derived from secret_key")
     stripe_secret_key: SecretStr | None = None
@@ -143,6 +146,18 @@ class Settings(BaseSettings):
     metrics: bool = Field(True, description="Prometheus figures at /metrics")
 
     log_level: str = "info"
+
+    @field_validator("allow_test_payments")
+    @classmethod
+    def _no_test_payments_on_a_live_shop(cls, allowed: bool, info: ValidationInfo) -> bool:
+        """An https public URL is a shop people buy from: there the test gateway would give its goods away."""
+        public_url, gateway = info.data.get("public_url", ""), info.data.get("payment_gateway")
+        if gateway == "test" and urlsplit(public_url).scheme.lower() == "https" and not allowed:
+            raise PydanticCustomError(
+                "test_payments_on_https", "the test payment gateway takes no money and lets anyone pay for an "
+                "order, and SHOP_PUBLIC_URL is https: set SHOP_PAYMENT_GATEWAY=stripe (and the SHOP_STRIPE_* keys), "
+                "or SHOP_ALLOW_TEST_PAYMENTS=true to run a try-out shop anyway")
+        return allowed
 
     def store_url(self, store: str) -> str:
         if store == "main":

@@ -9,6 +9,7 @@ state machine cannot await, and the session's loop of pytest-asyncio must not be
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -312,6 +313,27 @@ class CommerceMachine(RuleBasedStateMachine):
         number = data.draw(st.sampled_from(sorted(self.authenticated)), label="order")
         outcome = self.shop.run(self.shop.commerce.orders.authenticate_test_payment(self.secure_refs[number]))
         assert not outcome.applied and outcome.order == number
+
+    @precondition(lambda self: bool(self.secure_refs))
+    @rule(data=st.data(), wrong=st.sampled_from(["amount", "currency"]))
+    def money_that_is_not_the_orders_arrives(self, data: st.DataObject, wrong: str) -> None:
+        """A signed payment event for an order, but not for its total: it pays nothing (whatever state the order
+        is in), no stock moves, nothing is refunded by itself, and staff are told."""
+        number = data.draw(st.sampled_from(sorted(self.secure_refs)), label="order")
+        total = self.shop.run(self.shop.commerce.orders.order_for(number, staff=True)).totals.total
+        amount = Money(total.amount + 1, total.currency) if wrong == "amount" \
+            else Money(total.amount, "USD" if total.currency != "USD" else "EUR")
+        gateway = build_gateways(self.shop.settings)["test"]
+        assert isinstance(gateway, TestGateway)
+        body = gateway.event_body(event_id=f"evt_{uuid.uuid4().hex}", kind=EventKind.PAYMENT_SUCCEEDED,
+                                  payment_ref=self.secure_refs[number], reference=number, amount=amount)
+        outcome = self.shop.run(self.shop.commerce.orders.apply_webhook(
+            "test", body, gateway.signed_headers(body, now=utcnow())))
+        assert outcome.applied and outcome.order == number
+        alert = self.shop.run(self.shop.commerce.orders.order_for(number, staff=True)).payment.alert
+        assert alert is not None and str(amount) in alert
+        if self.payment[number] not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
+            self.payment[number] = PaymentStatus.MISMATCHED
 
     # --- time and the worker ---------------------------------------------------------------------------------
 

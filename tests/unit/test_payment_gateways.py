@@ -189,10 +189,23 @@ async def test_the_3d_secure_token_sends_the_customer_to_authenticate(test_gatew
 async def test_the_same_idempotency_key_is_the_same_payment_even_in_another_process(
         test_gateway: TestGateway) -> None:
     first = await test_gateway.charge(_request("tok_visa", key="k-1"))
-    elsewhere = TestGateway(webhook_secret="whsec_other", public_url="http://x")
+    elsewhere = TestGateway(webhook_secret=WEBHOOK_SECRET, public_url="http://x")  # the same shop's secret
     again = await elsewhere.charge(_request("tok_visa", key="k-1"))
     other = await test_gateway.charge(_request("tok_visa", key="k-2"))
     assert first == again and first.payment_ref != other.payment_ref
+
+
+async def test_a_test_payment_reference_cannot_be_worked_out_from_the_order_number(
+        test_gateway: TestGateway) -> None:
+    key = "order-100042"  # what checkout sends: the order number, which counts up
+    secure = await test_gateway.charge(_request("tok_threeDSecure", key=key))
+    assert secure.payment_ref is not None
+    old_style = f"pi_test_requires_action_{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+    other_shop = await TestGateway(webhook_secret="whsec_other", public_url="http://x").charge(
+        _request("tok_threeDSecure", key=key))
+    assert secure.payment_ref != old_style and secure.payment_ref != other_shop.payment_ref
+    assert len(secure.payment_ref) == len("pi_test_requires_action_") + 32  # 128 bits of HMAC
+    assert await test_gateway.status(old_style) is ChargeStatus.REQUIRES_ACTION  # references made before still read
 
 
 @pytest.mark.parametrize("ref", ["", "pi_123", "pi_test_refunded_0123456789abcdef01234567",
@@ -526,6 +539,9 @@ def _stripe_headers(body: bytes, *, secret: str = WEBHOOK_SECRET) -> dict[str, s
      GatewayEvent("evt_1", EventKind.REFUNDED, "pi_3Abc", Money.of("5.00", "EUR"), "1001")),
     ("payment_intent.succeeded", _intent("succeeded", amount=500, currency="jpy"),
      GatewayEvent("evt_1", EventKind.PAYMENT_SUCCEEDED, "pi_3Abc", Money.of("500", "JPY"), None)),
+    # what the payment collected, not what it asked for, is what the shop holds against the order's total
+    ("payment_intent.succeeded", _intent("succeeded", amount_received=1000),
+     GatewayEvent("evt_1", EventKind.PAYMENT_SUCCEEDED, "pi_3Abc", Money.of("10.00", "EUR"), None)),
     ("customer.created", {"id": "cus_1", "object": "customer"},
      GatewayEvent("evt_1", EventKind.OTHER, "", None, None)),
     ("payment_intent.created", _intent("requires_payment_method"),

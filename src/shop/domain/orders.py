@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -62,6 +62,7 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     REFUNDED = "refunded"
+    MISMATCHED = "mismatched"  # money came for the order, but not its total: it pays nothing, staff look into it
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,14 @@ class Payment:
     reference: str | None = None  # the gateway's id for it
     action_url: str | None = None
     decline_reason: str | None = None
+    alert: str | None = None  # for staff: money that came for the order but did not match it, one line per event
+
+    def mismatched(self, alert: str) -> Payment:
+        """The payment once money that does not match the order came: staff are told, and a payment that had not
+        brought the order's money yet is MISMATCHED (the order stays unpaid); a captured or refunded one stays so."""
+        status = self.status if self.status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED) \
+            else PaymentStatus.MISMATCHED
+        return replace(self, status=status, alert=f"{self.alert}\n{alert}" if self.alert else alert)
 
 
 @dataclass(slots=True)

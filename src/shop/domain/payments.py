@@ -63,6 +63,15 @@ class GatewayEvent:
     reference: str | None  # our order number, when the gateway echoes it
 
 
+def payment_mismatch(event: GatewayEvent, total: Money) -> str | None:
+    """Why a payment event does not pay an order of `total`, or None when it does: it must bring exactly the
+    order's total, in the order's currency (a gateway's rounding or a converted currency is for staff to judge)."""
+    if event.amount == total:
+        return None
+    brought = f"{event.amount}" if event.amount is not None else "no amount"
+    return f"payment {event.payment_ref} (event {event.id}) brought {brought}, the order's total is {total}"
+
+
 class InvalidWebhook(DomainError):
     """A webhook that cannot be trusted or read: bad signature, too old, or malformed."""
 

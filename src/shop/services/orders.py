@@ -20,7 +20,7 @@ from shop.domain.orders import (
     can_move,
     check_transition,
 )
-from shop.domain.payments import ChargeResult, ChargeStatus, EventKind
+from shop.domain.payments import ChargeResult, ChargeStatus, EventKind, payment_mismatch
 from shop.services.checkout import CheckoutService, hash_access_key, quantities, stock_changed
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork, OrderReader
@@ -170,8 +170,17 @@ class OrderService:
             if found is None:
                 return WebhookOutcome(applied=False, order=number)
             order_id, order = found
+            mismatch = payment_mismatch(event, order.totals.total) \
+                if event.kind is EventKind.PAYMENT_SUCCEEDED else None
             payment = replace(order.payment, reference=order.payment.reference or event.payment_ref)
-            if event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.PENDING:
+            if mismatch is not None:
+                # money, but not the order's: it pays nothing (the stock stays held, as for any unpaid order, and
+                # goes back when the reservation runs out), nothing is refunded by itself, and staff are told.
+                # The event's payment is not made the order's: the expiry asks the gateway only about that one
+                order.payment = order.payment.mismatched(mismatch)
+                await unit.set_payment(order_id, order.payment)
+                log.warning("%s %s; order %s is not paid by it and is flagged for staff", provider, mismatch, number)
+            elif event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.PENDING:
                 await self._checkout.mark_paid(unit, order_id, order, replace(payment, status=PaymentStatus.CAPTURED))
                 captured = True
             elif event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.CANCELED:
@@ -185,7 +194,8 @@ class OrderService:
                                                    reopen_cart=True)
                 declined = True
             elif event.kind is EventKind.REFUNDED and can_move(order.status, OrderStatus.REFUNDED) \
-                    and (event.amount is None or event.amount >= order.totals.total):
+                    and (event.amount is None or (event.amount.currency == order.currency
+                                                  and event.amount >= order.totals.total)):
                 # the whole payment went back (a partial refund is the gateway's business; the order stands)
                 await self._mark_refunded(unit, order_id, order, payment)
             else:

@@ -249,8 +249,11 @@ def _event(event: dict[str, Any]) -> GatewayEvent:
         return GatewayEvent(event_id, kind, _text(target.get("payment_intent")) or "", None, None)
     if kind is EventKind.REFUNDED:  # a Charge: `amount` is what was charged, `amount_refunded` the refunds so far
         payment_ref, value = _text(target.get("payment_intent")), target.get("amount_refunded")
-    else:  # a PaymentIntent
+    else:  # a PaymentIntent: for a success, what it collected (`amount_received`) is what pays an order
         payment_ref, value = _text(target.get("id")), target.get("amount")
+        received = target.get("amount_received")
+        if kind is EventKind.PAYMENT_SUCCEEDED and isinstance(received, int) and not isinstance(received, bool):
+            value = received
     currency = _text(target.get("currency"))
     if payment_ref is None or isinstance(value, bool) or not isinstance(value, int) or value < 0 or currency is None:
         raise InvalidWebhook(f"the {kind_name} event lacks its payment, amount or currency")

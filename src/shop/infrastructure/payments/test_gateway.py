@@ -1,13 +1,17 @@
 """`TestGateway`: the built-in gateway for trying the shop without a payment provider. No network, no memory.
 
 Its tokens behave like Stripe's test cards. The outcome is written into the payment reference
-(`pi_test_<outcome>_<hash of the idempotency key>`), so `status` answers the same in every process and after a
-restart, and the same idempotency key always gives the same payment. Its webhooks are signed as Stripe's are.
+(`pi_test_<outcome>_<HMAC of the idempotency key>`), so `status` answers the same in every process and after a
+restart, and the same idempotency key always gives the same payment. The HMAC's key comes from the gateway's
+secret (every process of a shop has the same): a 3-D Secure reference is what lets its bearer confirm the payment
+(`/api/v1/payments/test/authenticate/{ref}`, anonymous, as a bank's page is), so nobody may work it out from the
+order number the idempotency key is made of. Its webhooks are signed as Stripe's are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -39,7 +43,9 @@ TOKENS: dict[str, tuple[ChargeStatus, str | None]] = {
     "tok_processing": (ChargeStatus.PROCESSING, None),
 }
 UNKNOWN_REASON = "unknown test token"
-_REF = re.compile(r"pi_test_(succeeded|requires_action|processing|declined)_([0-9a-f]{24})")
+# 32 hex digits: an HMAC; 24: a plain hash of the key, as references were made before (still pending orders)
+_REF = re.compile(r"pi_test_(succeeded|requires_action|processing|declined)_([0-9a-f]{32}|[0-9a-f]{24})")
+_REF_KEY_LABEL = b"test gateway: payment references"
 _KINDS = {kind.value: kind for kind in EventKind if kind is not EventKind.OTHER}
 
 
@@ -66,6 +72,7 @@ class TestGateway:
         if not webhook_secret:
             raise ValueError("test gateway: a webhook secret is needed")
         self._secret = webhook_secret
+        self._ref_key = hmac.new(webhook_secret.encode(), _REF_KEY_LABEL, hashlib.sha256).digest()
         self._public_url = public_url.rstrip("/")
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
@@ -73,10 +80,15 @@ class TestGateway:
         if request.amount.amount <= 0:
             raise ValueError("test gateway: only a positive amount can be charged")
         status, reason = TOKENS.get(token, (ChargeStatus.DECLINED, UNKNOWN_REASON))
-        ref = f"pi_test_{status.value}_{_key_hash(request.idempotency_key)}"
+        ref = f"pi_test_{status.value}_{self._unguessable(request.idempotency_key)}"
         if status is ChargeStatus.REQUIRES_ACTION:
             return ChargeResult(status, ref, action_url=f"{self._public_url}/api/v1/payments/test/authenticate/{ref}")
         return ChargeResult(status, ref, decline_reason=reason)
+
+    def _unguessable(self, key: str) -> str:
+        if not key:
+            raise ValueError("an idempotency key is needed")
+        return hmac.new(self._ref_key, key.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def status(self, payment_ref: str) -> ChargeStatus:
         return _outcome(payment_ref)

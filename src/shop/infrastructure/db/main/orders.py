@@ -60,7 +60,8 @@ def _order(row: Any, lines: Sequence[Any]) -> Order:
     money = {name: from_minor(getattr(row, name), currency) for name in _AMOUNTS}
     totals = Totals(**money, tax_rate=Decimal(row.tax_rate), prices_include_tax=bool(row.prices_include_tax))
     payment = Payment(provider=row.payment_provider, status=PaymentStatus(row.payment_status), amount=money["total"],
-                      reference=row.payment_ref, action_url=row.payment_action_url, decline_reason=row.decline_reason)
+                      reference=row.payment_ref, action_url=row.payment_action_url, decline_reason=row.decline_reason,
+                      alert=row.payment_alert)
     return Order(
         number=row.number, status=OrderStatus(row.status), email=row.email, customer_id=row.customer_id,
         lines=[OrderLine(sku=line.sku, name=line.name, product_slug=line.product_slug,
@@ -115,7 +116,8 @@ async def _load(conn: AsyncConnection, number: str, *, lock: bool = False) -> tu
 def _payment_values(payment: Payment) -> dict[str, Any]:
     return {"payment_provider": payment.provider, "payment_status": payment.status.value,
             "payment_ref": payment.reference, "payment_action_url": payment.action_url,
-            "decline_reason": (payment.decline_reason or "")[:100] or None}
+            "decline_reason": (payment.decline_reason or "")[:100] or None,
+            "payment_alert": (payment.alert or "")[:1000] or None}
 
 
 def _history(order: Order) -> list[list[str]]:

@@ -140,6 +140,7 @@ orders = Table(
     Column("payment_ref", String(255)),
     Column("payment_action_url", String(1000)),
     Column("decline_reason", String(100)),
+    Column("payment_alert", String(1000)),  # for staff: money that came but did not match the order
     Column("reservation_expires_at", UTCDateTime),
     Column("access_key_hash", String(64), nullable=False),
     Column("history", JSON, nullable=False),
