@@ -17,6 +17,7 @@ from shop.web import admin, docs_page, media, metrics, problems, spa_site
 from shop.web.api import health
 from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
 from shop.web.cache import ASGIApp, ResponseCache, sku_tag
+from shop.web.input_policy import InputPolicy
 from shop.web.request_log import RequestLogMiddleware, Telemetry, TrustedProxies
 from shop.web.responses import JSON
 from shop.web.security_headers import SecurityHeaders, content_security_policy
@@ -94,7 +95,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     if settings.metrics:
         app.include_router(metrics.router)
 
-    outer: ASGIApp = SecurityHeaders(app, csp=csp)
+    outer: ASGIApp = SecurityHeaders(InputPolicy(app), csp=csp)
     if settings.response_cache and settings.response_cache_entries > 0:
         # outside the security headers: an entry keeps the headers as they were sent, so a hit adds none
         cache = ResponseCache(outer, prefixes=CACHED_PREFIXES, max_entries=settings.response_cache_entries,

@@ -26,6 +26,7 @@ from shop.services.idempotency import RequestInProgress
 from shop.services.payment_gateway import GatewayUnavailable, PaymentConfigurationError
 from shop.services.phone_verification import SmsNotSent
 from shop.services.ports import StoreBusy, StoreUnavailable
+from shop.web.input_policy import InputRefused
 from shop.web.responses import dumps
 from shop.web.security import NotAllowed
 
@@ -62,6 +63,11 @@ async def _invalid(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, InvalidValue)
     return problem(422, f"invalid value for {exc.field}: {exc.message}",
                    errors=[{"field": exc.field, "message": exc.message}])
+
+
+async def _refused(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InputRefused)
+    return problem(400, str(exc), errors=[{"field": exc.field, "message": exc.message}])
 
 
 async def _not_found(_: Request, exc: Exception) -> Response:
@@ -184,6 +190,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidValue, _invalid)
+    app.add_exception_handler(InputRefused, _refused)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(InvalidCredentials, _unauthenticated)
     app.add_exception_handler(InvalidToken, _unauthenticated)

@@ -20,11 +20,13 @@ from starlette.responses import HTMLResponse, Response
 
 from shop.domain.users import Role, User
 from shop.web.assets import Assets
+from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import format_money
 from shop.web.storefront.visitor import CsrfFailed, Visitor, visitor
 
 TEMPLATES = Path(__file__).parent / "templates"
 TWO_FACTOR_PAGE = "/admin/two-factor"
+TEXT_AREAS = frozenset({"description", "attributes"})  # the form fields that run over several lines
 # the order the navigation shows, whichever module registers first; unknown labels go last
 _NAV_ORDER = ("Dashboard", "Business", "Requests", "Workers", "Products", "Categories", "Orders", "Customers",
               "Vouchers", "Staff")
@@ -117,12 +119,14 @@ def admin_visit(request: Request) -> StaffVisit:
 
 
 async def checked_form(request: Request) -> FormData:
-    """The posted form, once its CSRF token is known to be this visitor's; AdminCsrfRefused otherwise."""
+    """The posted form, once its CSRF token is known to be this visitor's (AdminCsrfRefused otherwise) and no field
+    holds a control character (InputRefused); only the panel's text areas may hold tabs and line breaks."""
     form = await request.form()
     try:
         admin_visit(request).visitor.check_csrf(form)
     except CsrfFailed as exc:
         raise AdminCsrfRefused(str(exc)) from None
+    check_form(form, multiline=TEXT_AREAS)
     return form
 
 

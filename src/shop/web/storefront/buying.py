@@ -16,6 +16,7 @@ from shop.domain.pricing import Address
 from shop.services.cart import CartService, CartView
 from shop.services.checkout import CheckoutRequest, CheckoutService, ItemsUnavailable, PaymentDeclined
 from shop.services.orders import OrderService
+from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import Visitor, visitor
 
@@ -73,6 +74,7 @@ async def cart_page(request: Request, guest: Guest) -> Response:
 async def _form(request: Request, guest: Visitor) -> Any:
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)  # no field of these forms runs over several lines
     return form
 
 

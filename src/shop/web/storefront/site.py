@@ -14,6 +14,7 @@ from shop.config import Settings
 from shop.domain.errors import DomainError, NotFound
 from shop.services.ports import StoreBusy, StoreUnavailable
 from shop.web.assets import Assets
+from shop.web.input_policy import InputRefused
 from shop.web.storefront import account, buying, catalogue
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import CsrfFailed, Visitor, visitor
@@ -54,7 +55,8 @@ def install(app: FastAPI, settings: Settings) -> Assets:
     handlers: dict[Any, Any] = dict(app.exception_handlers)
 
     def html_or_problem(kind: type[Exception], status: int, title: str, *, retry_after: str | None = None,
-                        detail: str = "Something went wrong on our side; it has been logged.") -> None:
+                        detail: str = "Something went wrong on our side; it has been logged.",
+                        anonymous: bool = False) -> None:
         fallback = handlers.get(kind) or handlers[Exception]
 
         async def handle(request: Request, exc: Exception) -> Response:
@@ -65,7 +67,7 @@ def install(app: FastAPI, settings: Settings) -> Assets:
                 log.warning("storefront page %s: %s", request.url.path, exc)
             elif status >= 500:
                 log.exception("storefront page %s failed", request.url.path)
-            guest: Visitor = await visitor(request) if status < 500 else _bare(request)
+            guest: Visitor = await visitor(request) if status < 500 and not anonymous else _bare(request)
             page = pages.render(guest, "error.html", status=status, title=title,
                                 detail=str(exc) if status < 500 else detail)
             if retry_after is not None:
@@ -75,6 +77,8 @@ def install(app: FastAPI, settings: Settings) -> Assets:
         app.add_exception_handler(kind, handle)
 
     html_or_problem(NotFound, 404, "Not found")
+    # shown without the visitor's session: the refused text may be in the very cookie that would be looked up
+    html_or_problem(InputRefused, 400, "Bad request", anonymous=True)
     html_or_problem(CsrfFailed, 403, "Please try again")
     html_or_problem(StoreUnavailable, 503, "The shop is busy", retry_after="5",
                     detail="The shop cannot reach its database just now. Please try again in a few seconds.")

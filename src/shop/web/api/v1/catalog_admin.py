@@ -12,7 +12,7 @@ from starlette.responses import Response
 from shop.domain.catalog import Image
 from shop.services.catalog_admin import CatalogAdmin, ProductDraft, VariantDraft
 from shop.web.api.v1.catalog import product_json
-from shop.web.api.v1.schemas import Problem, ProductOut, StrictInput
+from shop.web.api.v1.schemas import MULTILINE, Problem, ProductOut, StrictInput
 from shop.web.responses import JSON
 from shop.web.security import Admin, Staff
 
@@ -37,7 +37,7 @@ class VariantIn(StrictInput):
 class ProductIn(StrictInput):
     title: str | None = Field(None, max_length=200)
     slug: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=10_000)
+    description: Annotated[str | None, MULTILINE] = Field(None, max_length=10_000)
     category: str | None = Field(None, max_length=200, description="category slug")
     attributes: dict[str, Annotated[str, Field(max_length=500)]] | None = Field(None, max_length=50)
     images: list[ImageIn] | None = Field(None, max_length=20)

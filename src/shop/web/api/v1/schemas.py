@@ -1,16 +1,70 @@
-"""The catalogue's JSON shapes, for the OpenAPI document. Routes write the same shapes with orjson directly."""
+"""The API's JSON shapes: `StrictInput`, the base of every request body, and the catalogue's answers for the
+OpenAPI document (routes write the same shapes with orjson directly)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from shop.web.input_policy import text_problem
+
+
+class _Multiline:
+    """Marks a text field that may run over several lines: `description: Annotated[str, MULTILINE]`."""
+
+    def __repr__(self) -> str:
+        return "MULTILINE"
+
+
+MULTILINE: Final = _Multiline()
+
+
+def _iso_text(value: object) -> object:
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError("datetime_type", "a date and time as ISO 8601 text, e.g. 2026-12-01T09:00:00Z")
+    return value
+
+
+# JSON has no date type: a moment is ISO 8601 text, never a number of seconds (strict mode alone would refuse the
+# text: FastAPI validates the parsed body as Python objects, not as JSON)
+Moment = Annotated[datetime, Strict(False), BeforeValidator(_iso_text)]
+
+
+def _text_problem(value: object, *, multiline: bool) -> str | None:
+    """The first problem with the text in a field's value: itself, or the keys and values inside it."""
+    if isinstance(value, str):
+        return text_problem(value, multiline=multiline)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _text_problem(key, multiline=False) or _text_problem(item, multiline=multiline)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = _text_problem(item, multiline=multiline)
+            if problem:
+                return problem
+    return None  # numbers, booleans, moments; a nested model has checked its own fields
 
 
 class StrictInput(BaseModel):
-    """A request body: unknown fields (ids, derived values, roles) are refused with a 422, never ignored."""
+    """A request body: unknown fields (ids, derived values, roles) are refused with a 422, never ignored; every
+    field has JSON's own type (a quantity of "2", true or 2.0 is refused, not taken for 2); no text holds a
+    control character, and only a field marked MULTILINE a tab or a line break (shop.web.input_policy)."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000, strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        problem = _text_problem(value, multiline=field is not None and MULTILINE in field.metadata)
+        if problem is not None:
+            raise PydanticCustomError("control_characters", problem)
+        return value
 
 
 class MoneyOut(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,7 +11,7 @@ from starlette.responses import Response
 from shop.domain.discounts import Voucher
 from shop.services.vouchers import VoucherDraft, Vouchers
 from shop.web.api.v1.money_json import money
-from shop.web.api.v1.schemas import Problem, StrictInput
+from shop.web.api.v1.schemas import Moment, Problem, StrictInput
 from shop.web.responses import JSON, iso
 from shop.web.security import Staff
 
@@ -25,8 +24,8 @@ class VoucherIn(StrictInput):
     kind: str = Field(pattern=r"^(percentage|fixed)$")
     value: str = Field(max_length=20, description="a percentage (10 = 10 %) or an amount, as decimal text")
     min_order: str | None = Field(None, max_length=20)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     usage_limit: int | None = Field(None, ge=1, le=100_000_000)
     per_customer_limit: int | None = Field(None, ge=1, le=1000)
 
