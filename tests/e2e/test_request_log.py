@@ -227,3 +227,18 @@ async def test_a_full_queue_drops_records_and_says_so_in_the_log_and_the_metrics
     assert after - before >= 4
     reports = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert reports and re.match(r"request log: \d+ records dropped", reports[-1])
+
+
+async def test_a_request_refused_for_control_characters_is_still_logged(demo_settings: Settings,
+                                                                         tmp_path: Path) -> None:
+    settings = logged_settings(demo_settings, tmp_path)
+    async with serving(settings) as client:
+        responses = [await client.get("/api/v1/products/a%00b"),
+                     await client.get("/api/v1/products", params={"q": "x\x01y"}),
+                     await client.get("/api/v1/categories", headers={"user-agent": "bot\x7f/1"})]
+        ids = [r.headers["x-request-id"] for r in responses]
+        rows, lines = await found_within(settings, ids, 3.0)
+    assert [r.status_code for r in responses] == [400, 400, 400]
+    assert set(ids) <= rows.keys() and set(ids) <= lines.keys()  # PostgreSQL stores no NUL: written out instead
+    assert rows[ids[0]].path == "/api/v1/products/a\\x00b" and lines[ids[0]]["path"] == "/api/v1/products/a\\x00b"
+    assert rows[ids[1]].query == "q=x%01y" and rows[ids[2]].user_agent == "bot\\x7f/1"

@@ -247,11 +247,12 @@ class RequestLogMiddleware:
             if self.writer is not None:
                 try:
                     record = RequestRecord(
-                        id=request_id, at=datetime.fromtimestamp(arrived, UTC), method=scope["method"], path=path,
+                        id=request_id, at=datetime.fromtimestamp(arrived, UTC), method=scope["method"],
+                        path=path if path.isprintable() else _printable(path),
                         route=route, query=_query(scope["query_string"]),
                         status=status, duration_ms=round(seconds * 1000, 3), bytes_in=bytes_in, bytes_out=bytes_out,
                         client_ip=client_ip,
-                        user_agent=None if user_agent is None else user_agent.decode("latin-1"),
+                        user_agent=None if user_agent is None else _printable(user_agent.decode("latin-1")),
                         user_id=state.get("user_id"), worker_pid=self._pid, pool=self.pool,
                         details=_details(scope["headers"], response_headers, content_type, has_body, chunks,
                                          bytes_in))
@@ -276,11 +277,20 @@ class RequestLogMiddleware:
 _queries: dict[bytes, str | None] = {}  # raw query string → as logged; a shop's reads repeat a few thousand
 
 
+def _printable(text: str) -> str:
+    """Control characters written out (`\\x00`): a request the input policy refused for a NUL in its path is
+    still logged, and PostgreSQL stores no NUL in text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in text)
+
+
 def _query(raw: bytes) -> str | None:
     """The query string as logged (secrets redacted), decided once per distinct string."""
     known = _queries.get(raw, False)
     if known is False:
-        known = redact_query(raw.decode("latin-1")) or None
+        known = _printable(redact_query(raw.decode("latin-1"))) or None
         if len(raw) <= 512:
             if len(_queries) >= 4096:
                 _queries.clear()
