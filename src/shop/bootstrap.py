@@ -57,6 +57,7 @@ from shop.services.checkout import CheckoutService, Pricing
 from shop.services.commerce_jobs import CommerceJobs
 from shop.services.customers import Customers
 from shop.services.email_delivery import MailSender, deliver_due
+from shop.services.guesses import ACCOUNT_PREFIX, CLIENT_PREFIX
 from shop.services.housekeeping import Housekeeping
 from shop.services.idempotency import Idempotency
 from shop.services.in_stock import InStockFlags
@@ -64,8 +65,9 @@ from shop.services.order_desk import OrderDesk
 from shop.services.orders import OrderService
 from shop.services.payment_gateway import PaymentGateway
 from shop.services.phone_verification import PhoneCodeStore, PhoneVerification, SmsSender
-from shop.services.ports import RefreshTokenStore, StoreProbe, TwoFactorStore, UserRepository
+from shop.services.ports import EndedSessions, RefreshTokenStore, StoreProbe, Throttle, TwoFactorStore, UserRepository
 from shop.services.request_log import RequestLogRetention, RequestLogWriter
+from shop.services.session_watch import SessionWatcher
 from shop.services.shop import ShopServices
 from shop.services.stock_watch import StockWatcher
 from shop.services.two_factor import TwoFactor
@@ -92,6 +94,7 @@ class UsersStore:
 
     users: UserRepository
     refresh_tokens: RefreshTokenStore
+    ended_sessions: EndedSessions
     two_factor: TwoFactorStore
     phone_codes: PhoneCodeStore
 
@@ -100,21 +103,41 @@ def build_users_store(databases: Databases) -> UsersStore:
     """On MongoDB when the users store's URL is mongodb://…, on SQL otherwise."""
     if databases.is_mongo("users"):
         mongo = databases.mongo_store("users")
-        return UsersStore(users=MongoUsers(mongo), refresh_tokens=MongoRefreshTokens(mongo),
+        mongo_tokens = MongoRefreshTokens(mongo)
+        return UsersStore(users=MongoUsers(mongo), refresh_tokens=mongo_tokens, ended_sessions=mongo_tokens,
                           two_factor=MongoTwoFactorState(mongo), phone_codes=MongoPhoneCodes(mongo))
     sql = databases.store("users")
-    return UsersStore(users=SqlUsers(sql), refresh_tokens=SqlRefreshTokens(sql), two_factor=SqlTwoFactorState(sql),
-                      phone_codes=SqlPhoneCodes(sql))
+    sql_tokens = SqlRefreshTokens(sql)
+    return UsersStore(users=SqlUsers(sql), refresh_tokens=sql_tokens, ended_sessions=sql_tokens,
+                      two_factor=SqlTwoFactorState(sql), phone_codes=SqlPhoneCodes(sql))
 
 
-def build_two_factor(settings: Settings, databases: Databases) -> TwoFactor:
-    return TwoFactor(store=build_users_store(databases).two_factor, otp=PyOtpPasswords(), issuer=settings.shop_name)
+def build_guesses(settings: Settings) -> AttemptThrottle:
+    """Wrong codes and link tokens, per account and per client: one count shared by every check of a guessed
+    secret (2FA, recovery and texted codes, e-mailed links)."""
+    return AttemptThrottle({ACCOUNT_PREFIX: settings.code_limit_account, CLIENT_PREFIX: settings.code_limit_client},
+                           redis_url=settings.redis_url)
 
 
-def build_auth(settings: Settings, databases: Databases, *, two_factor: TwoFactor | None = None) -> AuthService:
+def build_two_factor(settings: Settings, databases: Databases, *, guesses: Throttle | None = None) -> TwoFactor:
+    return TwoFactor(store=build_users_store(databases).two_factor, otp=PyOtpPasswords(), issuer=settings.shop_name,
+                     throttle=guesses or build_guesses(settings))
+
+
+def build_session_watch(settings: Settings, databases: Databases) -> SessionWatcher:
+    """A web worker's copy of the sessions that ended, which its access-token checks read."""
+    return SessionWatcher(build_users_store(databases).ended_sessions,
+                          token_lifetime=timedelta(seconds=settings.access_token_seconds),
+                          interval=settings.session_poll_interval)
+
+
+def build_auth(settings: Settings, databases: Databases, *, two_factor: TwoFactor | None = None,
+               sessions: SessionWatcher | None = None) -> AuthService:
+    """Without `sessions`, an access token's session is looked up in the store on every check."""
     users = build_users_store(databases)
     return AuthService(
-        users=users.users, refresh_tokens=users.refresh_tokens, hasher=Argon2Passwords(),
+        users=users.users, refresh_tokens=users.refresh_tokens, ended_sessions=users.ended_sessions,
+        sessions=sessions, hasher=Argon2Passwords(),
         access=JwtAccessTokens(settings.signing_secret(), ttl_seconds=settings.access_token_seconds),
         throttle=AttemptThrottle({"account": settings.login_limit_account, "client": settings.login_limit_client},
                                  redis_url=settings.redis_url),
@@ -132,14 +155,15 @@ def build_mail_sender(settings: Settings) -> MailSender:
                                  implicit_tls=settings.smtp_tls, timeout=settings.smtp_timeout), sender)
 
 
-def build_account_flows(settings: Settings, databases: Databases) -> AccountFlows:
+def build_account_flows(settings: Settings, databases: Databases, *,
+                        guesses: Throttle | None = None) -> AccountFlows:
     users = build_users_store(databases)
     return AccountFlows(
         users=users.users, refresh_tokens=users.refresh_tokens, hasher=Argon2Passwords(),
         tokens=JwtSignedTokens(settings.signing_secret()),
         templates=JinjaMailTemplates(shop_name=settings.shop_name),
         mail=OutboxMailQueue(SqlOutbox(databases.store("main"))), public_url=settings.public_url,
-        end_web_sessions=build_web_sessions(databases).end_all)
+        throttle=guesses or build_guesses(settings), end_web_sessions=build_web_sessions(databases).end_all)
 
 
 def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awaitable[int]]:
@@ -249,7 +273,8 @@ def build_sms_sender(settings: Settings) -> SmsSender:
                                         timeout=settings.sms_timeout))
 
 
-def build_phone_verification(settings: Settings, databases: Databases) -> PhoneVerification:
+def build_phone_verification(settings: Settings, databases: Databases, *,
+                             guesses: Throttle | None = None) -> PhoneVerification:
     users = build_users_store(databases)
     return PhoneVerification(
         codes=users.phone_codes, users=users.users,
@@ -257,7 +282,7 @@ def build_phone_verification(settings: Settings, databases: Databases) -> PhoneV
         sms=build_sms_sender(settings),
         throttle=AttemptThrottle({"sms-number": settings.sms_limit_number, "sms-user": settings.sms_limit_user},
                                  redis_url=settings.redis_url),
-        key=settings.signing_secret(), shop_name=settings.shop_name)
+        guesses=guesses or build_guesses(settings), key=settings.signing_secret(), shop_name=settings.shop_name)
 
 
 def build_services(settings: Settings, databases: Databases | None = None) -> ShopServices:
@@ -272,12 +297,14 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     stock_watch = StockWatcher(stock, interval=settings.stock_poll_interval)
     probes: list[StoreProbe] = [databases.mongo_store(store) if databases.is_mongo(store)
                                 else SqlStoreProbe(databases, store) for store in STORES]
-    two_factor = build_two_factor(settings, databases)
+    guesses = build_guesses(settings)  # one count of wrong codes per account and client, whichever page took them
+    two_factor = build_two_factor(settings, databases, guesses=guesses)
+    session_watch = build_session_watch(settings, databases)
     commerce = build_commerce(settings, databases, catalog=catalog_store)
-    return ShopServices(catalog=catalog, catalog_admin=admin, auth=build_auth(settings, databases,
-                                                                              two_factor=two_factor),
-                        accounts=build_account_flows(settings, databases), two_factor=two_factor,
-                        phone=build_phone_verification(settings, databases), carts=commerce.carts,
+    return ShopServices(catalog=catalog, catalog_admin=admin,
+                        auth=build_auth(settings, databases, two_factor=two_factor, sessions=session_watch),
+                        accounts=build_account_flows(settings, databases, guesses=guesses), two_factor=two_factor,
+                        phone=build_phone_verification(settings, databases, guesses=guesses), carts=commerce.carts,
                         checkout=commerce.checkout, orders=commerce.orders, vouchers=commerce.vouchers,
                         idempotency=commerce.idempotency,
                         catalog_staff=CatalogStaff(store=SqlCatalogStaff(databases.store("posts")), catalog=catalog),
@@ -286,7 +313,7 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
                         product_images=ProductImages(store=FileMediaStore(settings.var_dir / "media" / "uploads"),
                                                      admin=admin),
                         web_sessions=build_web_sessions(databases),
-                        catalog_version=watcher, stock_watch=stock_watch,
+                        catalog_version=watcher, stock_watch=stock_watch, session_watch=session_watch,
                         processes=FileProcessBoard(settings.run_dir), stores=probes,
                         usage=UsageService(log=SqlRequestLog(databases.store("main"))),
                         business=BusinessFigures(sales=SqlSales(databases.store("main")), catalog=catalog,

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(30, ge=1, le=365)
     login_limit_account: str = Field("10/15 minutes", description="failed logins allowed per account")
     login_limit_client: str = Field("30/minute", description="failed logins allowed per client address")
+    code_limit_account: str = Field("10/15 minutes", description="wrong one-time codes allowed per account "
+                                                                 "(2FA, recovery and texted codes)")
+    code_limit_client: str = Field("30/15 minutes", description="wrong codes and e-mailed link tokens allowed per "
+                                                                "client address")
+    session_poll_interval: float = Field(0.25, gt=0, le=0.5, description="how often each web worker reads the "
+                                                                         "sessions that ended (signed out, revoked)")
     redis_url: str | None = Field(None, description="shared rate-limit storage for every worker")
     require_staff_2fa: bool = Field(False, description="staff routes refuse staff without two-factor sign-in")
     low_stock_threshold: int = Field(5, ge=0, le=1_000_000, description="the business dashboard lists SKUs "

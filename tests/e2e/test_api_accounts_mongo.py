@@ -76,7 +76,7 @@ def test_shop_migrate_makes_the_indexes_and_createadmin_uses_mongodb(mongodb: Mo
     first = shop("migrate", env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     users_line = next(line for line in first.stdout.splitlines() if line.startswith("users"))
-    assert users_line.endswith(": 0 of 4 indexes → 4 of 4 indexes"), users_line
+    assert users_line.endswith(": 0 of 5 indexes → 5 of 5 indexes"), users_line
     again = shop("migrate", "--store", "users", env=env, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout.strip().endswith(": up to date"), again.stdout
     made = shop("createadmin", "--email", "Boss@Example.com", env=env, cwd=tmp_path)

@@ -105,6 +105,35 @@ async def test_revoking_a_user_ends_every_session_of_theirs(users_store: UsersSt
     assert {(await tokens.consume(h, now=NOW)).outcome for h in hashes} == {Outcome.REUSED}
 
 
+async def test_sessions_that_ended_are_listed_by_when_they_ended(users_store: UsersStore) -> None:
+    users, tokens, ended = users_store.users, users_store.refresh_tokens, users_store.ended_sessions
+    family, other = str(uuid.uuid4()), str(uuid.uuid4())
+    first = await _token(tokens, users, family=family)
+    await tokens.add(RefreshToken(token_hash=uuid.uuid4().hex * 2, user_id=first.user_id, family_id=family,
+                                  created_at=NOW, expires_at=NOW + timedelta(days=1)))
+    alive = await _token(tokens, users, family=other)
+    assert not await ended.has_ended(family) and await ended.ended_since(NOW - timedelta(hours=1)) == []
+    await tokens.revoke_family(family, now=NOW + timedelta(seconds=10))
+    assert await ended.has_ended(family) and not await ended.has_ended(alive.family_id)
+    assert not await ended.has_ended("never-seen")
+    # one row per session however many tokens it had; MariaDB keeps whole seconds
+    [(session, at)] = await ended.ended_since(NOW + timedelta(seconds=9))
+    assert session == family and abs(at - (NOW + timedelta(seconds=10))) < timedelta(seconds=1)
+    assert await ended.ended_since(NOW + timedelta(seconds=11)) == []
+
+
+async def test_revoking_a_user_ends_each_of_their_sessions_at_once(users_store: UsersStore) -> None:
+    users, tokens, ended = users_store.users, users_store.refresh_tokens, users_store.ended_sessions
+    owner = _user("ends@example.com")
+    await users.add(owner, password_hash="h")
+    families = {str(uuid.uuid4()) for _ in range(3)}
+    for n, family in enumerate(sorted(families)):
+        await tokens.add(RefreshToken(token_hash=f"e{n:063d}", user_id=owner.id, family_id=family, created_at=NOW,
+                                      expires_at=NOW + timedelta(days=1)))
+    await tokens.revoke_user(owner.id, now=NOW + timedelta(minutes=1))
+    assert {sid for sid, _ in await ended.ended_since(NOW)} == families
+
+
 async def test_a_one_time_code_step_is_used_once_even_by_racing_logins(users_store: UsersStore) -> None:
     users, factors = users_store.users, users_store.two_factor
     owner = _user("otp@example.com")

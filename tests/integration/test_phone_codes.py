@@ -20,6 +20,7 @@ from shop.services.ports import UserRepository
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NUMBER = "+4915123456789"
+CLIENT = "203.0.113.7"
 
 
 async def _owner(users: UserRepository) -> User:
@@ -92,6 +93,7 @@ async def test_racing_wrong_codes_through_the_service_use_five_tries_at_most(use
 
     phones = PhoneVerification(codes=codes, users=users, numbers=LibPhoneNumbers(), sms=Inbox(),
                                throttle=AttemptThrottle({"sms-number": "3/hour", "sms-user": "3/hour"}),
+                               guesses=AttemptThrottle({"code-account": "100/hour", "code-client": "100/hour"}),
                                key="secret", shop_name="Acme")
     ada = await _owner(users)
     await phones.send_code(ada, "+49 1512 3456789")
@@ -99,11 +101,12 @@ async def test_racing_wrong_codes_through_the_service_use_five_tries_at_most(use
     assert found is not None
     code = found.group(0)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    results = await asyncio.gather(*(phones.verify(ada, wrong) for _ in range(10)), return_exceptions=True)
+    results = await asyncio.gather(*(phones.verify(ada, wrong, client=CLIENT) for _ in range(10)),
+                                   return_exceptions=True)
     assert all(isinstance(r, InvalidValue) and r.field == "code" for r in results)
     stored = await codes.latest(ada.id)
     assert stored is not None and stored.tries == MAX_TRIES and stored.code_hash != code
-    refused = await asyncio.gather(phones.verify(ada, code), return_exceptions=True)
+    refused = await asyncio.gather(phones.verify(ada, code, client=CLIENT), return_exceptions=True)
     assert isinstance(refused[0], InvalidValue)
     assert (await users.by_id(ada.id)).phone_verified_at is None  # type: ignore[union-attr]
 

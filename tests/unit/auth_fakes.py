@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from shop.domain.sessions import Consumed, Outcome, RefreshToken
+from shop.domain.sessions import AccessClaims, Consumed, Outcome, RefreshToken
 from shop.domain.users import EmailTaken, InvalidToken, Role, TooManyAttempts, User, UserStatus
 
 
@@ -68,7 +68,8 @@ class _Row:
 
 
 class FakeRefreshTokens:
-    """RefreshTokenStore in memory with the SQL store's consume: once only; used or revoked is `reused`."""
+    """RefreshTokenStore and EndedSessions in memory with the SQL store's consume: once only; used or revoked is
+    `reused`; a family has ended once a token of it is revoked."""
 
     def __init__(self) -> None:
         self.rows: dict[str, _Row] = {}
@@ -98,6 +99,16 @@ class FakeRefreshTokens:
             if row.token.user_id == user_id and row.revoked_at is None:
                 row.revoked_at = now
 
+    async def ended_since(self, since: datetime) -> Sequence[tuple[str, datetime]]:
+        ended: dict[str, datetime] = {}
+        for row in self.rows.values():
+            if row.revoked_at is not None and row.revoked_at >= since:
+                ended[row.token.family_id] = max(row.revoked_at, ended.get(row.token.family_id, row.revoked_at))
+        return list(ended.items())
+
+    async def has_ended(self, session_id: str) -> bool:
+        return session_id in self.revoked_families()
+
     # for tests
     def revoked_families(self) -> set[str]:
         return {r.token.family_id for r in self.rows.values() if r.revoked_at is not None}
@@ -125,20 +136,22 @@ class FakeHasher:
 
 
 class FakeAccessTokens:
-    """AccessTokens as plain text: "access:<user id>:<expiry timestamp>"."""
+    """AccessTokens as plain text: "access:<user id>:<session id>:<expiry timestamp>"."""
 
     def __init__(self, *, ttl_seconds: int = 900) -> None:
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user: User, *, now: datetime) -> str:
-        return f"access:{user.id}:{int(now.timestamp()) + self.ttl_seconds}"
+    def issue(self, user: User, *, session_id: str, now: datetime) -> str:
+        return f"access:{user.id}:{session_id}:{int(now.timestamp()) + self.ttl_seconds}"
 
-    def read(self, token: str, *, now: datetime) -> str:
+    def read(self, token: str, *, now: datetime) -> AccessClaims:
         kind, _, rest = token.partition(":")
-        user_id, _, expires = rest.rpartition(":")
-        if kind != "access" or not user_id or not expires.isdigit() or int(expires) <= now.timestamp():
+        user_id, _, rest = rest.partition(":")
+        session_id, _, expires = rest.partition(":")
+        if kind != "access" or not user_id or not session_id or not expires.isdigit() \
+                or int(expires) <= now.timestamp():
             raise InvalidToken()
-        return user_id
+        return AccessClaims(user_id=user_id, session_id=session_id)
 
 
 class FakeThrottle:

@@ -6,6 +6,7 @@ import pytest
 from auth_fakes import FakeAccessTokens, FakeClock, FakeHasher, FakeRefreshTokens, FakeThrottle, FakeUsers
 
 from shop.domain.errors import InvalidValue
+from shop.domain.sessions import RefreshToken
 from shop.domain.users import (
     AccountDisabled,
     EmailTaken,
@@ -49,8 +50,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def auth(users, tokens, hasher, throttle, clock) -> AuthService:
-    return AuthService(users=users, refresh_tokens=tokens, hasher=hasher, access=FakeAccessTokens(),
-                       throttle=throttle, refresh_ttl=timedelta(days=30), clock=clock)
+    return AuthService(users=users, refresh_tokens=tokens, ended_sessions=tokens, hasher=hasher,
+                       access=FakeAccessTokens(), throttle=throttle, refresh_ttl=timedelta(days=30), clock=clock)
 
 
 @pytest.fixture
@@ -400,3 +401,65 @@ async def test_an_access_token_is_read_against_the_services_clock(auth, session,
 async def test_a_garbage_access_token_is_invalid(auth, session) -> None:
     with pytest.raises(InvalidToken):
         await auth.user_for("not-a-token")
+
+
+# an access token lives only as long as its session
+
+
+async def test_an_access_token_is_refused_once_its_session_is_logged_out(auth, session) -> None:
+    await auth.logout(session.refresh_token)
+    with pytest.raises(InvalidToken, match="session has ended"):
+        await auth.user_for(session.access_token)
+
+
+async def test_a_refreshed_access_token_belongs_to_the_same_session(auth, session) -> None:
+    renewed = await auth.refresh(session.refresh_token)
+    await auth.logout(renewed.refresh_token)
+    for token in (session.access_token, renewed.access_token):
+        with pytest.raises(InvalidToken):
+            await auth.user_for(token)
+
+
+async def test_a_reused_refresh_token_ends_the_access_tokens_of_its_session(auth, session) -> None:
+    renewed = await auth.refresh(session.refresh_token)
+    with pytest.raises(InvalidToken):
+        await auth.refresh(session.refresh_token)
+    with pytest.raises(InvalidToken):
+        await auth.user_for(renewed.access_token)
+
+
+async def test_revoking_every_session_of_a_user_ends_all_their_access_tokens(auth, session, tokens, ada,
+                                                                             clock) -> None:
+    other = await auth.login(email=EMAIL, password=PASSWORD, client=CLIENT)
+    await tokens.revoke_user(ada.id, now=clock.now)
+    for token in (session.access_token, other.access_token):
+        with pytest.raises(InvalidToken):
+            await auth.user_for(token)
+
+
+async def test_ending_one_session_leaves_the_others_access_tokens_alone(auth, session, ada) -> None:
+    other = await auth.login(email=EMAIL, password=PASSWORD, client=CLIENT)
+    await auth.logout(session.refresh_token)
+    assert await auth.user_for(other.access_token) == ada
+
+
+class _SignedOutDuringRefresh(FakeRefreshTokens):
+    """Every token stored after the first (a refresh's) finds its session signed out after the refresh took the
+    old token and before it stored the new one."""
+
+    async def add(self, token: RefreshToken) -> None:
+        if self.rows:
+            await self.revoke_family(token.family_id, now=token.created_at)
+        await super().add(token)
+
+
+async def test_a_refresh_racing_a_sign_out_does_not_carry_the_ended_session_on(users, hasher, throttle,
+                                                                               clock) -> None:
+    tokens = _SignedOutDuringRefresh()
+    auth = AuthService(users=users, refresh_tokens=tokens, ended_sessions=tokens, hasher=hasher,
+                       access=FakeAccessTokens(), throttle=throttle, clock=clock)
+    await auth.register(email=EMAIL, password=PASSWORD)
+    session = await auth.login(email=EMAIL, password=PASSWORD, client=CLIENT)
+    with pytest.raises(InvalidToken, match="session has ended"):
+        await auth.refresh(session.refresh_token)
+    assert all(row.revoked_at is not None for row in tokens.rows.values()), "the token stored meanwhile went too"

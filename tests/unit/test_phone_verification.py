@@ -20,6 +20,7 @@ from shop.services.phone_verification import PhoneVerification, SmsNotSent
 NUMBER = "+4915123456789"
 OTHER_NUMBER = "+33612345678"
 KEY = "a-server-secret-for-tests"
+CLIENT = "203.0.113.7"
 
 
 class FakeUsersWithPhones(FakeUsers):
@@ -109,10 +110,15 @@ def throttle() -> FakeThrottle:
 
 
 @pytest.fixture
+def guesses() -> FakeThrottle:
+    return FakeThrottle(limit=10, retry_after=900)
+
+
+@pytest.fixture
 def phones(codes: FakePhoneCodes, users: FakeUsersWithPhones, sms: FakeSms, throttle: FakeThrottle,
-           clock: FakeClock) -> PhoneVerification:
-    return PhoneVerification(codes=codes, users=users, numbers=FakeNumbers(), sms=sms, throttle=throttle, key=KEY,
-                             shop_name="Acme", clock=clock)
+           guesses: FakeThrottle, clock: FakeClock) -> PhoneVerification:
+    return PhoneVerification(codes=codes, users=users, numbers=FakeNumbers(), sms=sms, throttle=throttle,
+                             guesses=guesses, key=KEY, shop_name="Acme", clock=clock)
 
 
 async def _user(users: FakeUsersWithPhones, name: str = "ada") -> User:
@@ -137,7 +143,7 @@ async def test_the_code_texted_to_a_number_verifies_it(phones: PhoneVerification
     [(to, body)] = sms.sent
     assert to == NUMBER
     assert body == f"{sms.last_code()} is your Acme verification code. It expires in 10 minutes."
-    verified = await phones.verify(ada, f" {sms.last_code()} ")
+    verified = await phones.verify(ada, f" {sms.last_code()} ", client=CLIENT)
     assert verified.phone == NUMBER and verified.phone_verified_at == clock.now
     stored = await users.by_id(ada.id)
     assert stored is not None and stored.phone == NUMBER and stored.phone_verified_at == clock.now
@@ -159,11 +165,11 @@ async def test_a_code_works_for_ten_minutes_and_then_has_expired(phones: PhoneVe
     await phones.send_code(ada, NUMBER)
     clock.advance(timedelta(minutes=10))
     with pytest.raises(InvalidValue, match="expired") as refused:
-        await phones.verify(ada, sms.last_code())
+        await phones.verify(ada, sms.last_code(), client=CLIENT)
     assert refused.value.field == "code"
     await phones.send_code(ada, NUMBER)
     clock.advance(timedelta(minutes=9, seconds=59))
-    assert (await phones.verify(ada, sms.last_code())).phone == NUMBER
+    assert (await phones.verify(ada, sms.last_code(), client=CLIENT)).phone == NUMBER
 
 
 async def test_five_wrong_tries_kill_the_code_even_for_the_right_one(phones: PhoneVerification, sms: FakeSms,
@@ -173,13 +179,13 @@ async def test_five_wrong_tries_kill_the_code_even_for_the_right_one(phones: Pho
     messages = []
     for _ in range(MAX_TRIES):
         with pytest.raises(InvalidValue) as wrong:
-            await phones.verify(ada, _wrong(code))
+            await phones.verify(ada, _wrong(code), client=CLIENT)
         assert wrong.value.field == "code"
         messages.append(wrong.value.message)
     assert messages[0] == "is wrong; 4 tries left" and messages[3] == "is wrong; 1 try left"
     assert "last try" in messages[4]
     with pytest.raises(InvalidValue, match="tried 5 times"):
-        await phones.verify(ada, code)
+        await phones.verify(ada, code, client=CLIENT)
     assert [r.tries for r in codes.rows.values()] == [MAX_TRIES]
 
 
@@ -192,22 +198,22 @@ async def test_a_new_code_replaces_the_one_before(phones: PhoneVerification, sms
     second = sms.last_code()
     if first != second:  # one time in a million the same digits come up again
         with pytest.raises(InvalidValue, match="wrong"):
-            await phones.verify(ada, first)
-    assert (await phones.verify(ada, second)).phone == NUMBER
+            await phones.verify(ada, first, client=CLIENT)
+    assert (await phones.verify(ada, second, client=CLIENT)).phone == NUMBER
 
 
 async def test_a_new_code_for_another_number_verifies_that_number(phones: PhoneVerification, sms: FakeSms,
                                                                   ada: User) -> None:
     await phones.send_code(ada, NUMBER)
     await phones.send_code(ada, OTHER_NUMBER)
-    assert (await phones.verify(ada, sms.last_code(OTHER_NUMBER))).phone == OTHER_NUMBER
+    assert (await phones.verify(ada, sms.last_code(OTHER_NUMBER), client=CLIENT)).phone == OTHER_NUMBER
 
 
 async def test_a_code_works_once(phones: PhoneVerification, sms: FakeSms, ada: User) -> None:
     await phones.send_code(ada, NUMBER)
-    await phones.verify(ada, sms.last_code())
+    await phones.verify(ada, sms.last_code(), client=CLIENT)
     with pytest.raises(InvalidValue, match="already used") as again:
-        await phones.verify(ada, sms.last_code())
+        await phones.verify(ada, sms.last_code(), client=CLIENT)
     assert again.value.field == "code"
 
 
@@ -216,7 +222,7 @@ async def test_a_code_belongs_to_the_user_it_was_sent_for(phones: PhoneVerificat
     bob = await _user(users, "bob")
     await phones.send_code(ada, NUMBER)
     with pytest.raises(InvalidValue, match="no code was sent") as refused:
-        await phones.verify(bob, sms.last_code())
+        await phones.verify(bob, sms.last_code(), client=CLIENT)
     assert refused.value.field == "code"
 
 
@@ -225,7 +231,7 @@ async def test_what_cannot_be_a_code_is_refused_without_using_a_try(phones: Phon
                                                                     codes: FakePhoneCodes, typed: str) -> None:
     await phones.send_code(ada, NUMBER)
     with pytest.raises(InvalidValue, match="6 digits") as refused:
-        await phones.verify(ada, typed)
+        await phones.verify(ada, typed, client=CLIENT)
     assert refused.value.field == "code"
     assert [r.tries for r in codes.rows.values()] == [0]
 
@@ -263,7 +269,7 @@ async def test_with_the_real_limiter_a_fourth_text_within_the_hour_waits_for_the
         codes: FakePhoneCodes, users: FakeUsersWithPhones, sms: FakeSms, ada: User) -> None:
     throttle = AttemptThrottle({"sms-number": "3/hour", "sms-user": "3/hour"})
     phones = PhoneVerification(codes=codes, users=users, numbers=FakeNumbers(), sms=sms, throttle=throttle,
-                               key=KEY, shop_name="Acme")
+                               guesses=FakeThrottle(), key=KEY, shop_name="Acme")
     for _ in range(3):
         await phones.send_code(ada, NUMBER)
     with pytest.raises(TooManyAttempts) as refused:
@@ -281,7 +287,7 @@ async def test_a_text_the_gateway_refused_still_counts_and_leaves_no_working_old
     assert max(throttle.failures.values()) == 2
     sms.broken = False
     with pytest.raises(InvalidValue):  # the old code was replaced; the new one never arrived
-        await phones.verify(ada, old)
+        await phones.verify(ada, old, client=CLIENT)
 
 
 async def test_no_code_or_number_reaches_the_log(phones: PhoneVerification, sms: FakeSms, ada: User,
@@ -290,6 +296,25 @@ async def test_no_code_or_number_reaches_the_log(phones: PhoneVerification, sms:
     await phones.send_code(ada, NUMBER)
     code = sms.last_code()
     with pytest.raises(InvalidValue) as wrong:
-        await phones.verify(ada, _wrong(code))
-    await phones.verify(ada, code)
+        await phones.verify(ada, _wrong(code), client=CLIENT)
+    await phones.verify(ada, code, client=CLIENT)
     assert code not in caplog.text and NUMBER not in caplog.text and code not in str(wrong.value)
+
+
+async def test_wrong_codes_count_against_the_account_and_the_client(phones: PhoneVerification, sms: FakeSms,
+                                                                   ada: User, guesses: FakeThrottle) -> None:
+    await phones.send_code(ada, NUMBER)
+    with pytest.raises(InvalidValue):
+        await phones.verify(ada, _wrong(sms.last_code()), client=CLIENT)
+    assert guesses.failures == {f"code-account:{ada.id}": 1, f"code-client:{CLIENT}": 1}
+
+
+async def test_once_the_account_has_guessed_too_often_even_the_right_code_is_refused(
+        phones: PhoneVerification, sms: FakeSms, ada: User, guesses: FakeThrottle,
+        users: FakeUsersWithPhones) -> None:
+    await phones.send_code(ada, NUMBER)
+    guesses.failures[f"code-account:{ada.id}"] = guesses.limit  # the other codes of this window were wrong
+    with pytest.raises(TooManyAttempts) as refused:
+        await phones.verify(ada, sms.last_code(), client="198.51.100.1")
+    assert refused.value.retry_after == 900
+    assert (await users.by_id(ada.id)).phone_verified_at is None  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from shop.domain.sessions import AccessClaims
 from shop.domain.users import InvalidToken, Role, TooManyAttempts, User
 from shop.infrastructure.security.passwords import Argon2Passwords
 from shop.infrastructure.security.throttle import AttemptThrottle
@@ -18,6 +19,8 @@ SECRET = "s3cret-" + "x" * 57  # 64 bytes, enough for the HS512 forgery too
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ADA = User(id="user-1", email="ada@example.com", email_key="ada@example.com", name="Ada",
            roles=frozenset({Role.CUSTOMER, Role.STAFF}))
+SID = "family-1"
+ADAS = AccessClaims(user_id=ADA.id, session_id=SID)
 
 
 def _b64(data: dict[str, object] | bytes) -> str:
@@ -27,8 +30,8 @@ def _b64(data: dict[str, object] | bytes) -> str:
 
 def _claims(**overrides: object) -> dict[str, object]:
     iat = int(NOW.timestamp())
-    claims: dict[str, object] = {"sub": ADA.id, "iss": "shop", "typ": "access", "iat": iat, "exp": iat + 900,
-                                 "jti": "j1", "roles": ["admin"]}
+    claims: dict[str, object] = {"sub": ADA.id, "sid": SID, "iss": "shop", "typ": "access", "iat": iat,
+                                 "exp": iat + 900, "jti": "j1", "roles": ["admin"]}
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -98,24 +101,25 @@ def access() -> JwtAccessTokens:
     return JwtAccessTokens(SECRET, ttl_seconds=900)
 
 
-def test_an_issued_token_reads_back_as_its_user(access) -> None:
-    assert access.read(access.issue(ADA, now=NOW), now=NOW) == ADA.id
+def test_an_issued_token_reads_back_as_its_user_and_session(access) -> None:
+    assert access.read(access.issue(ADA, session_id=SID, now=NOW), now=NOW) == ADAS
 
 
 def test_an_issued_token_carries_the_users_roles_and_is_an_access_token(access) -> None:
-    claims = jwt.decode(access.issue(ADA, now=NOW), SECRET, algorithms=["HS256"], options={"verify_exp": False})
-    assert claims["typ"] == "access"
+    claims = jwt.decode(access.issue(ADA, session_id=SID, now=NOW), SECRET, algorithms=["HS256"],
+                        options={"verify_exp": False})
+    assert claims["typ"] == "access" and claims["sid"] == SID
     assert claims["roles"] == ["customer", "staff"]
     assert claims["exp"] - claims["iat"] == 900
 
 
 def test_a_token_is_valid_until_the_last_second_before_it_expires(access) -> None:
-    token = access.issue(ADA, now=NOW)
-    assert access.read(token, now=NOW + timedelta(seconds=899)) == ADA.id
+    token = access.issue(ADA, session_id=SID, now=NOW)
+    assert access.read(token, now=NOW + timedelta(seconds=899)) == ADAS
 
 
 def test_a_token_past_its_expiry_by_the_passed_clock_is_invalid(access) -> None:
-    token = access.issue(ADA, now=NOW)
+    token = access.issue(ADA, session_id=SID, now=NOW)
     with pytest.raises(InvalidToken):
         access.read(token, now=NOW + timedelta(seconds=900))
 
@@ -123,11 +127,11 @@ def test_a_token_past_its_expiry_by_the_passed_clock_is_invalid(access) -> None:
 def test_a_token_signed_with_another_secret_is_invalid(access) -> None:
     other = JwtAccessTokens("another-secret-" + "y" * 32)
     with pytest.raises(InvalidToken):
-        access.read(other.issue(ADA, now=NOW), now=NOW)
+        access.read(other.issue(ADA, session_id=SID, now=NOW), now=NOW)
 
 
 def test_a_token_with_a_tampered_payload_is_invalid(access) -> None:
-    header, _, signature = access.issue(ADA, now=NOW).split(".")
+    header, _, signature = access.issue(ADA, session_id=SID, now=NOW).split(".")
     forged = f"{header}.{_b64(_claims(sub='admin-1'))}.{signature}"
     with pytest.raises(InvalidToken):
         access.read(forged, now=NOW)
@@ -160,7 +164,7 @@ def test_a_token_that_is_not_an_access_token_is_invalid(access, typ: str | None)
         access.read(token, now=NOW)
 
 
-@pytest.mark.parametrize("claim", ["sub", "exp", "iat", "iss"])
+@pytest.mark.parametrize("claim", ["sub", "sid", "exp", "iat", "iss"])
 def test_a_token_missing_a_required_claim_is_invalid(access, claim: str) -> None:
     claims = _claims()
     del claims[claim]
@@ -183,7 +187,7 @@ def test_a_malformed_token_is_invalid(access, token: str) -> None:
 
 def test_a_token_is_judged_by_the_passed_clock_not_the_os_clock(access) -> None:
     ahead = datetime.now(UTC) + timedelta(seconds=5)
-    assert access.read(access.issue(ADA, now=ahead), now=ahead) == ADA.id
+    assert access.read(access.issue(ADA, session_id=SID, now=ahead), now=ahead) == ADAS
 
 
 @pytest.mark.parametrize("secret", ["", "short", "x" * 31])

@@ -30,6 +30,14 @@ class Consumed:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a valid access token says: whose it is, and the session (refresh-token family) it was issued in."""
+
+    user_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class TwoFactorState:
     """A TOTP secret, enabled once its first code was confirmed, and hashes of unused recovery codes."""
 

@@ -2,7 +2,8 @@
 
 Links carry signed, expiring tokens. They are single-use without any stored state: a verification token names
 the address it verifies (used once the address is verified), and a reset token carries a fingerprint of the
-password hash it may replace (used once the password has changed).
+password hash it may replace (used once the password has changed). A token that does not work counts against the
+client that sent it (shop.services.guesses).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from shop.domain.errors import InvalidValue
 from shop.domain.users import InvalidToken, User, check_password, normalize_email
 from shop.services.clock import Clock, utc_now
 from shop.services.email_delivery import MailTemplates
-from shop.services.ports import MailQueue, PasswordHasher, RefreshTokenStore, SignedTokens, UserRepository
+from shop.services.guesses import guess_keys
+from shop.services.ports import MailQueue, PasswordHasher, RefreshTokenStore, SignedTokens, Throttle, UserRepository
 
 VERIFY_EMAIL = "verify-email"
 PASSWORD_RESET = "password-reset"  # noqa: S105 - a template and token purpose, not a secret
@@ -36,10 +38,11 @@ def _fingerprint(password_hash: str) -> str:
 
 class AccountFlows:
     def __init__(self, *, users: UserRepository, refresh_tokens: RefreshTokenStore, hasher: PasswordHasher,
-                 tokens: SignedTokens, templates: MailTemplates, mail: MailQueue, public_url: str,
+                 tokens: SignedTokens, templates: MailTemplates, mail: MailQueue, public_url: str, throttle: Throttle,
                  verify_ttl: timedelta = timedelta(days=2), reset_ttl: timedelta = timedelta(hours=1),
                  end_web_sessions: Callable[[str], Awaitable[int]] | None = None, clock: Clock = utc_now) -> None:
         self._end_web_sessions = end_web_sessions
+        self._throttle = throttle  # counts link tokens that did not work, per client
         self._users = users
         self._refresh = refresh_tokens
         self._hasher = hasher
@@ -62,8 +65,17 @@ class AccountFlows:
             VERIFY_EMAIL, to=user.email, name=user.name, link=self._link("verify-email", token),
             expires_in=_duration(self._verify_ttl)))
 
-    async def verify_email(self, token: str) -> User:
+    async def verify_email(self, token: str, *, client: str) -> User:
         """Mark the address in the token as verified; a token works once."""
+        keys = guess_keys(client=client)
+        await self._throttle.check(keys)
+        try:
+            return await self._verify_email(token)
+        except InvalidToken:
+            await self._throttle.failed(keys)
+            raise
+
+    async def _verify_email(self, token: str) -> User:
         claims = self._tokens.read(VERIFY_EMAIL, token, now=self._clock())
         user = await self._users.by_id(claims["sub"])
         if user is None or user.email_key != claims["email"]:
@@ -91,8 +103,17 @@ class AccountFlows:
             PASSWORD_RESET, to=user.email, name=user.name, link=self._link("password-reset", token),
             expires_in=_duration(self._reset_ttl)))
 
-    async def reset_password(self, token: str, new_password: str) -> None:
+    async def reset_password(self, token: str, new_password: str, *, client: str) -> None:
         """Set a new password with a reset token; every session of the account ends."""
+        keys = guess_keys(client=client)
+        await self._throttle.check(keys)
+        try:
+            await self._reset_password(token, new_password)
+        except InvalidToken:
+            await self._throttle.failed(keys)
+            raise
+
+    async def _reset_password(self, token: str, new_password: str) -> None:
         claims = self._tokens.read(PASSWORD_RESET, token, now=self._clock())
         user = await self._users.by_id(claims["sub"])
         found = await self._users.by_email_key(user.email_key) if user else None

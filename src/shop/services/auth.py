@@ -24,11 +24,27 @@ from shop.domain.users import (
     normalize_email,
 )
 from shop.services.clock import Clock, utc_now
-from shop.services.ports import AccessTokens, PasswordHasher, RefreshTokenStore, Throttle, UserRepository
+from shop.services.ports import (
+    AccessTokens,
+    EndedSessions,
+    PasswordHasher,
+    RefreshTokenStore,
+    Throttle,
+    UserRepository,
+)
 
 
 class SecondFactor(Protocol):
-    async def check(self, user: User, code: str) -> bool: ...
+    async def check(self, user: User, code: str, *, client: str) -> bool:
+        """Whether the code is right; raise TooManyAttempts while the account or client is throttled."""
+        ...
+
+
+class SessionCheck(Protocol):
+    """Whether the session an access token names has ended (shop.services.session_watch)."""
+
+    async def has_ended(self, session_id: str) -> bool: ...
+
 
 def hash_token(token: str) -> str:
     """Tokens are stored as SHA-256 hashes: a copy of the database cannot be used to sign in."""
@@ -44,11 +60,16 @@ class Session:
 
 
 class AuthService:
-    def __init__(self, *, users: UserRepository, refresh_tokens: RefreshTokenStore, hasher: PasswordHasher,
-                 access: AccessTokens, throttle: Throttle, refresh_ttl: timedelta = timedelta(days=30),
-                 second_factor: SecondFactor | None = None, clock: Clock = utc_now) -> None:
+    def __init__(self, *, users: UserRepository, refresh_tokens: RefreshTokenStore, ended_sessions: EndedSessions,
+                 hasher: PasswordHasher, access: AccessTokens, throttle: Throttle,
+                 refresh_ttl: timedelta = timedelta(days=30), second_factor: SecondFactor | None = None,
+                 sessions: SessionCheck | None = None, clock: Clock = utc_now) -> None:
         self._users = users
         self._refresh = refresh_tokens
+        self._ended = ended_sessions
+        # what an access token's session is checked against: a worker's watched copy (SessionWatcher) where one
+        # runs, the store otherwise
+        self._sessions = sessions or ended_sessions
         self._hasher = hasher
         self._access = access
         self._throttle = throttle
@@ -94,7 +115,7 @@ class AuthService:
         if user.has_two_factor:
             if not otp:
                 raise SecondFactorRequired()
-            if self._second_factor is None or not await self._second_factor.check(user, otp):
+            if self._second_factor is None or not await self._second_factor.check(user, otp, client=client):
                 await self._throttle.failed(keys)
                 raise InvalidCredentials()
         await self._throttle.clear(keys[:1])
@@ -111,11 +132,18 @@ class AuthService:
             raise InvalidToken("this refresh token was already used; sign in again")
         if consumed.outcome is not Outcome.OK or consumed.token is None:
             raise InvalidToken()
+        family_id = consumed.token.family_id
         user = await self._users.by_id(consumed.token.user_id)
         if user is None or not user.is_active:
-            await self._refresh.revoke_family(consumed.token.family_id, now=now)
+            await self._refresh.revoke_family(family_id, now=now)
             raise InvalidToken()
-        return await self._open(user, family_id=consumed.token.family_id)
+        session = await self._open(user, family_id=family_id)
+        # a sign-out or reset that ended the session while this refresh ran revoked the rows before the new one:
+        # the new one goes too, or it would carry the ended session on
+        if await self._ended.has_ended(family_id):
+            await self._refresh.revoke_family(family_id, now=self._clock())
+            raise InvalidToken("this session has ended; sign in again")
+        return session
 
     async def logout(self, refresh_token: str) -> None:
         """End the session the refresh token belongs to; unknown tokens are ignored."""
@@ -125,8 +153,11 @@ class AuthService:
             await self._refresh.revoke_family(consumed.token.family_id, now=now)
 
     async def user_for(self, access_token: str) -> User:
-        """The active user an access token belongs to."""
-        user = await self._users.by_id(self._access.read(access_token, now=self._clock()))
+        """The active user an access token belongs to, while its session lasts."""
+        claims = self._access.read(access_token, now=self._clock())
+        if await self._sessions.has_ended(claims.session_id):
+            raise InvalidToken("this session has ended; sign in again")
+        user = await self._users.by_id(claims.user_id)
         if user is None:
             raise InvalidToken()
         if not user.is_active:
@@ -148,5 +179,5 @@ class AuthService:
         token = secrets.token_urlsafe(32)
         await self._refresh.add(RefreshToken(token_hash=hash_token(token), user_id=user.id, family_id=family_id,
                                              created_at=now, expires_at=now + self._refresh_ttl))
-        return Session(user=user, access_token=self._access.issue(user, now=now),
+        return Session(user=user, access_token=self._access.issue(user, session_id=family_id, now=now),
                        expires_in=self._access.ttl_seconds, refresh_token=token)

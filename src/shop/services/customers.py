@@ -1,4 +1,8 @@
-"""Staff look after accounts: find customers, switch an account off or on again, and give or take staff roles."""
+"""Staff look after accounts: find customers, switch an account off or on again, and give or take staff roles.
+
+Switching an account off or taking a role away ends every session the account has — API (its refresh tokens, and
+with them its access tokens: shop.services.session_watch) and storefront — so that nothing it signed in with keeps
+what it no longer may have."""
 
 from __future__ import annotations
 
@@ -48,8 +52,7 @@ class Customers:
         if user.is_staff and not by.has_role(Role.ADMIN):
             raise NotPermitted("only an admin may disable a staff account")
         await self._users.set_status(user.id, UserStatus.DISABLED)
-        await self._refresh.revoke_user(user.id, now=self._clock())
-        await self._end_web_sessions(user.id)
+        await self._end_sessions(user.id)
         user.status = UserStatus.DISABLED
         return user
 
@@ -78,7 +81,8 @@ class Customers:
         return user
 
     async def revoke(self, user_id: str, role: Role, *, by: User) -> User:
-        """Take a staff role away; taking staff takes admin too. An admin keeps their own admin role."""
+        """Take a staff role away, and end every session of the account; taking staff takes admin too. An admin
+        keeps their own admin role."""
         _check_admin(by)
         if role not in STAFF_ROLES:
             raise InvalidValue("role", "choose staff or admin")
@@ -88,8 +92,14 @@ class Customers:
             raise NotPermitted("you cannot remove your own admin role; ask another admin to do it")
         wanted = (user.roles - taken) | {Role.CUSTOMER}
         await self._users.set_roles(user.id, wanted)
+        if wanted != user.roles:
+            await self._end_sessions(user.id)
         user.roles = wanted
         return user
+
+    async def _end_sessions(self, user_id: str) -> None:
+        await self._refresh.revoke_user(user_id, now=self._clock())
+        await self._end_web_sessions(user_id)
 
 
 def _check_admin(user: User) -> None:

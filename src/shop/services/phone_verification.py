@@ -2,7 +2,8 @@
 
 Codes are kept only as HMAC-SHA256 hashes under a server key (six digits are too few for a plain hash to hide
 them), last ten minutes, may be tried five times, and a new code replaces the one before. Sends are limited per
-number and per user. Nothing here logs or raises with a code or a full number in it.
+number and per user; wrong codes count against the account and the client (shop.services.guesses), like every
+other guessed secret. Nothing here logs or raises with a code or a full number in it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from shop.domain.errors import InvalidValue
 from shop.domain.phones import CODE_DIGITS, CODE_TTL, MAX_TRIES, PhoneCode, check_code_format
 from shop.domain.users import User
 from shop.services.clock import Clock, utc_now
+from shop.services.guesses import guess_keys
 from shop.services.ports import Throttle, UserRepository
 
 NUMBER_PREFIX = "sms-number"  # throttle keys: texts sent to one number
@@ -85,8 +87,9 @@ def _minutes(seconds: float) -> str:
 
 class PhoneVerification:
     def __init__(self, *, codes: PhoneCodeStore, users: UserRepository, numbers: PhoneNumbers, sms: SmsSender,
-                 throttle: Throttle, key: str, shop_name: str, clock: Clock = utc_now) -> None:
+                 throttle: Throttle, guesses: Throttle, key: str, shop_name: str, clock: Clock = utc_now) -> None:
         self._codes = codes
+        self._guesses = guesses
         self._users = users
         self._numbers = numbers
         self._sms = sms
@@ -121,8 +124,10 @@ class PhoneVerification:
                                      f"It expires in {_minutes(CODE_TTL.total_seconds())}.")
         return CodeSent(phone=number, expires_at=row.expires_at)
 
-    async def verify(self, user: User, code: str) -> User:
+    async def verify(self, user: User, code: str, *, client: str) -> User:
         """Check the code last sent to the user; if it is right, their number is verified."""
+        keys = guess_keys(account=user.id, client=client)
+        await self._guesses.check(keys)
         typed = check_code_format(code)
         now = self._clock()
         latest = await self._codes.latest(user.id)
@@ -135,6 +140,7 @@ class PhoneVerification:
         if tries is None:  # another request used it up meanwhile
             raise InvalidValue("code", "no longer works; ask for a new code")
         if not hmac.compare_digest(latest.code_hash, self._hash(latest.id, typed)):
+            await self._guesses.failed(keys)
             left = MAX_TRIES - tries
             raise InvalidValue("code", f"is wrong; {left} {'try' if left == 1 else 'tries'} left" if left
                                else "is wrong, and that was the last try; ask for a new code")

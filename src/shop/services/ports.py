@@ -9,7 +9,7 @@ from typing import Protocol
 from shop.domain.catalog import Category, Offer, Page, Product, ProductQuery, ProductSummary
 from shop.domain.inventory import StockLevel
 from shop.domain.messages import Email
-from shop.domain.sessions import Consumed, RefreshToken, TwoFactorState
+from shop.domain.sessions import AccessClaims, Consumed, RefreshToken, TwoFactorState
 from shop.domain.users import Role, User, UserStatus
 
 
@@ -139,6 +139,16 @@ class RefreshTokenStore(Protocol):
     async def revoke_user(self, user_id: str, *, now: datetime) -> None: ...
 
 
+class EndedSessions(Protocol):
+    """Sessions (refresh-token families) that ended: signed out, revoked for reuse, or with all of a user's."""
+
+    async def ended_since(self, since: datetime) -> Sequence[tuple[str, datetime]]:
+        """Every session that ended (by the stamp its revocation wrote) at or after `since`, with that stamp."""
+        ...
+
+    async def has_ended(self, session_id: str) -> bool: ...
+
+
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
 
@@ -152,10 +162,10 @@ class AccessTokens(Protocol):
 
     ttl_seconds: int
 
-    def issue(self, user: User, *, now: datetime) -> str: ...
+    def issue(self, user: User, *, session_id: str, now: datetime) -> str: ...
 
-    def read(self, token: str, *, now: datetime) -> str:
-        """The user id a valid token was issued to; raise InvalidToken otherwise."""
+    def read(self, token: str, *, now: datetime) -> AccessClaims:
+        """Whose a valid token is and its session; raise InvalidToken otherwise."""
         ...
 
 

@@ -22,6 +22,7 @@ from shop.services.phone_verification import PhoneVerification
 from shop.services.ports import StoreProbe
 from shop.services.process_status import ProcessBoard
 from shop.services.request_log import RequestLogWriter
+from shop.services.session_watch import SessionWatcher
 from shop.services.stock_watch import StockWatcher
 from shop.services.two_factor import TwoFactor
 from shop.services.uploads import ProductImages
@@ -50,6 +51,7 @@ class ShopServices:
     web_sessions: WebSessions
     catalog_version: CatalogVersionWatcher
     stock_watch: StockWatcher
+    session_watch: SessionWatcher
     processes: ProcessBoard
     usage: UsageService
     business: BusinessFigures

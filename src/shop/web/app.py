@@ -51,8 +51,10 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
             async with asyncio.timeout(10):
                 await services.catalog_version.check()
                 await services.stock_watch.check()
+                await services.session_watch.check()  # until it has read once, tokens are checked in the store
         watcher = asyncio.create_task(services.catalog_version.run(), name="catalog-version")
         stock_watch = asyncio.create_task(services.stock_watch.run(), name="stock-watch")
+        session_watch = asyncio.create_task(services.session_watch.run(), name="session-watch")
         telemetry = Telemetry(services=services, settings=settings, middleware=logged, cache=cache)
         telemetry.start()
         try:
@@ -63,7 +65,8 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
             # never answers again, and then closing the pool hangs; cancel only if it does not stop in time
             services.catalog_version.stop()
             services.stock_watch.stop()
-            polls = {watcher, stock_watch}
+            services.session_watch.stop()
+            polls = {watcher, stock_watch, session_watch}
             stuck = (await asyncio.wait(polls, timeout=5))[1]
             for poll in stuck:
                 poll.cancel()

@@ -8,6 +8,7 @@ requests racing, exactly one matches the condition.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,9 @@ USERS, REFRESH_TOKENS, PHONE_CODES = "users", "refresh_tokens", "phone_codes"
 INDEXES = {
     USERS: [IndexModel([("email_key", ASCENDING)], name="users_email_key_unique", unique=True)],
     REFRESH_TOKENS: [IndexModel([("family_id", ASCENDING)], name="refresh_tokens_family"),
-                     IndexModel([("user_id", ASCENDING)], name="refresh_tokens_user")],
+                     IndexModel([("user_id", ASCENDING)], name="refresh_tokens_user"),
+                     # sessions that ended lately, polled by every web worker
+                     IndexModel([("revoked_at", ASCENDING)], name="refresh_tokens_revoked")],
     # (read backwards for the newest code first)
     PHONE_CODES: [IndexModel([("user_id", ASCENDING), ("created_at", ASCENDING)], name="phone_codes_user")],
 }
@@ -154,7 +157,8 @@ def _token(doc: Document) -> RefreshToken:
 
 
 class MongoRefreshTokens:
-    """RefreshTokenStore over the users store on MongoDB; a token's _id is its hash."""
+    """RefreshTokenStore and EndedSessions over the users store on MongoDB; a token's _id is its hash, a session is
+    a family of tokens, ended once they are revoked."""
 
     def __init__(self, store: MongoStore) -> None:
         self._store = store
@@ -185,6 +189,19 @@ class MongoRefreshTokens:
 
     async def revoke_user(self, user_id: str, *, now: datetime) -> None:
         await self._revoke({"user_id": user_id}, now)
+
+    async def ended_since(self, since: datetime) -> Sequence[tuple[str, datetime]]:
+        ended: dict[str, datetime] = {}
+        async with self._store.collection(REFRESH_TOKENS) as tokens:
+            async for doc in tokens.find({"revoked_at": {"$gte": since}}, projection={"family_id": 1, "revoked_at": 1}):
+                at = doc["revoked_at"]
+                ended[doc["family_id"]] = max(at, ended.get(doc["family_id"], at))
+        return list(ended.items())
+
+    async def has_ended(self, session_id: str) -> bool:
+        async with self._store.collection(REFRESH_TOKENS) as tokens:
+            doc = await tokens.find_one({"family_id": session_id, "revoked_at": {"$ne": None}}, projection={"_id": 1})
+        return doc is not None
 
     async def _revoke(self, which: Document, now: datetime) -> None:
         async with self._store.collection(REFRESH_TOKENS) as tokens:

@@ -1,4 +1,5 @@
-"""Access tokens: short-lived JWTs signed with HS256; nothing else is ever accepted."""
+"""Access tokens: short-lived JWTs signed with HS256; nothing else is ever accepted. Each names its session (`sid`,
+the refresh-token family it was issued in), so that it dies when the session ends."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 
 import jwt
 
+from shop.domain.sessions import AccessClaims
 from shop.domain.users import InvalidToken, User
 
 _ALGORITHM = "HS256"
@@ -22,25 +24,26 @@ class JwtAccessTokens:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user: User, *, now: datetime) -> str:
-        claims = {"sub": user.id, "iss": _ISSUER, "typ": "access", "iat": int(now.timestamp()),
+    def issue(self, user: User, *, session_id: str, now: datetime) -> str:
+        claims = {"sub": user.id, "sid": session_id, "iss": _ISSUER, "typ": "access", "iat": int(now.timestamp()),
                   "exp": int(now.timestamp()) + self.ttl_seconds, "jti": uuid.uuid4().hex,
                   "roles": sorted(r.value for r in user.roles)}
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
-    def read(self, token: str, *, now: datetime) -> str:
+    def read(self, token: str, *, now: datetime) -> AccessClaims:
         try:
+            # a token without a session (made before sessions were named) cannot be ended early: refused
             claims = jwt.decode(token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER,
-                                options={"require": ["sub", "exp", "iat", "iss", "typ"], "verify_exp": False,
+                                options={"require": ["sub", "sid", "exp", "iat", "iss", "typ"], "verify_exp": False,
                                          "verify_iat": False})
         except jwt.PyJWTError:
             raise InvalidToken() from None
-        if claims.get("typ") != "access" or not isinstance(claims["sub"], str):
+        if claims.get("typ") != "access" or not isinstance(claims["sub"], str) or not isinstance(claims["sid"], str):
             raise InvalidToken()
         # times are judged by the service's clock, not the OS's, so workers with skewed clocks agree
         if int(claims["exp"]) <= int(now.timestamp()):
             raise InvalidToken("the access token has expired; refresh it")
-        return claims["sub"]
+        return AccessClaims(user_id=claims["sub"], session_id=claims["sid"])
 
 
 class JwtSignedTokens:

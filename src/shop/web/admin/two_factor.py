@@ -1,4 +1,5 @@
-"""Where staff switch on two-factor sign-in, the page SHOP_REQUIRE_STAFF_2FA sends them to."""
+"""Where staff switch on two-factor sign-in, the page SHOP_REQUIRE_STAFF_2FA sends them to. Wrong codes count
+against the account and the client like everywhere else: too many, and the page answers 429 with Retry-After."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from shop.domain.users import InvalidCredentials
+from shop.domain.users import InvalidCredentials, TooManyAttempts
 from shop.web.admin.shell import TWO_FACTOR_PAGE, StaffVisit, checked_form, render, staff_without_two_factor
+from shop.web.client import client_address
 
 router = APIRouter(include_in_schema=False)
 _SECRET = re.compile(r"[A-Z2-7]{16,128}")
@@ -39,13 +41,20 @@ async def confirm_two_factor(request: Request, visit: Enrolling) -> Response:
         return render(request, "admin/two_factor.html", enabled=True, codes=None)
     code = str(form.get("code", "")).strip()[:12]
     try:
-        codes = await services.two_factor.confirm(visit.user, code)
-    except InvalidCredentials:
+        codes = await services.two_factor.confirm(visit.user, code, client=client_address(request))
+    except (InvalidCredentials, TooManyAttempts) as exc:
         # the same secret again: a new one would strand a staff member who has already scanned the first
         secret, uri = str(form.get("secret", "")), str(form.get("uri", ""))
         if not _SECRET.fullmatch(secret) or not uri.startswith("otpauth://"):
             enrolment = await services.two_factor.begin(visit.user)
             secret, uri = enrolment.secret, enrolment.uri
+        if isinstance(exc, TooManyAttempts):
+            wait = -(-exc.retry_after // 60)
+            refused = render(request, "admin/two_factor.html", status=429, enabled=False, codes=None, secret=secret,
+                             uri=uri[:500], required=_required(request), error="Too many wrong codes. Please try "
+                             f"again in {wait} minute{'s' if wait != 1 else ''}.")
+            refused.headers["Retry-After"] = str(exc.retry_after)
+            return refused
         return render(request, "admin/two_factor.html", status=422, enabled=False, codes=None, secret=secret,
                       uri=uri[:500], required=_required(request),
                       error="That code is not right; enter the newest code the app shows.")

@@ -1,4 +1,8 @@
-"""Account pages: sign in (with a second factor where switched on), register, sign out, order history."""
+"""Account pages: sign in (with a second factor where switched on), register, sign out, order history.
+
+A page refused because too many wrong passwords, codes or links came from the account or the client answers 429
+with Retry-After, as the API does.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,19 @@ Guest = Annotated[Visitor, Depends(visitor)]
 def _pages(request: Request) -> Pages:
     pages: Pages = request.app.state.pages
     return pages
+
+
+def _too_many(exc: TooManyAttempts) -> str:
+    wait = exc.retry_after
+    if wait < 60:
+        return f"Too many attempts. Please try again in {wait} second{'s' if wait != 1 else ''}."
+    minutes = -(-wait // 60)
+    return f"Too many attempts. Please try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+def _retry_after(response: Response, exc: TooManyAttempts) -> Response:
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _safe_next(raw: object) -> str:
@@ -75,7 +92,10 @@ async def login(request: Request, guest: Guest) -> Response:
         return _pages(request).render(guest, "login.html", values=values, need_otp=True, status=401,
                                       error="Enter the code from your authenticator app." if otp is None
                                       else "That code is not right; try the newest one.")
-    except (InvalidCredentials, TooManyAttempts, InvalidValue) as exc:
+    except TooManyAttempts as exc:
+        return _retry_after(_pages(request).render(guest, "login.html", values=values, need_otp=otp is not None,
+                                                   status=429, error=_too_many(exc)), exc)
+    except (InvalidCredentials, InvalidValue) as exc:
         return _pages(request).render(guest, "login.html", values=values, need_otp=False, status=401,
                                       error=str(exc))
     except AccountDisabled:
@@ -144,11 +164,16 @@ async def verify_email_page(request: Request, guest: Guest) -> Response:
 async def verify_email(request: Request, guest: Guest) -> Response:
     form = await request.form()
     guest.check_csrf(form)
+    token = str(form.get("token", ""))
     try:
-        await request.app.state.services.accounts.verify_email(str(form.get("token", "")))
+        await request.app.state.services.accounts.verify_email(token, client=client_address(request))
     except InvalidToken as exc:
         return _pages(request).render(guest, "token_form.html", title="Confirm your e-mail address", status=400,
                                       action=None, token="", password=False, message=str(exc), button="")
+    except TooManyAttempts as exc:
+        return _retry_after(_pages(request).render(
+            guest, "token_form.html", title="Confirm your e-mail address", status=429, action="/account/verify-email",
+            token=token[:2000], password=False, message=_too_many(exc), button="Confirm my e-mail address"), exc)
     return _pages(request).render(guest, "token_form.html", title="E-mail address confirmed", action=None,
                                   token="", password=False, message="Thank you — your address is confirmed.",
                                   button="")
@@ -180,7 +205,13 @@ async def reset_password(request: Request, guest: Guest) -> Response:
     guest.check_csrf(form)
     token = str(form.get("token", ""))
     try:
-        await request.app.state.services.accounts.reset_password(token, str(form.get("password", "")))
+        await request.app.state.services.accounts.reset_password(token, str(form.get("password", "")),
+                                                                 client=client_address(request))
+    except TooManyAttempts as exc:
+        return _retry_after(_pages(request).render(
+            guest, "token_form.html", title="Choose a new password", status=429, token=token[:2000],
+            action="/account/password-reset/confirm", password=True, message=_too_many(exc),
+            button="Set the new password"), exc)
     except (InvalidToken, InvalidValue) as exc:
         message = exc.message if isinstance(exc, InvalidValue) else str(exc)
         return _pages(request).render(guest, "token_form.html", title="Choose a new password", status=400,
@@ -217,7 +248,7 @@ async def send_phone_code(request: Request, guest: Guest) -> Response:
     except InvalidValue as exc:
         return _phone_page(request, guest, error=exc.message[:1].upper() + exc.message[1:], status=422)
     except TooManyAttempts as exc:
-        return _phone_page(request, guest, error=str(exc), status=429)
+        return _retry_after(_phone_page(request, guest, error=_too_many(exc), status=429), exc)
     except SmsNotSent:
         return _phone_page(request, guest, error="The text could not be sent just now; try again shortly.",
                            status=503)
@@ -230,9 +261,12 @@ async def verify_phone(request: Request, guest: Guest) -> Response:
     guest.check_csrf(form)
     if guest.user is None:
         return _sign_in_first(guest, "/account/phone")
+    sent_to = str(form.get("phone", ""))[:40] or "your phone"
     try:
-        await request.app.state.services.phone.verify(guest.user, str(form.get("code", ""))[:20])
+        await request.app.state.services.phone.verify(guest.user, str(form.get("code", ""))[:20],
+                                                      client=client_address(request))
     except InvalidValue as exc:
-        return _phone_page(request, guest, sent_to=str(form.get("phone", ""))[:40] or "your phone",
-                           error=f"The code {exc.message}.", status=422)
+        return _phone_page(request, guest, sent_to=sent_to, error=f"The code {exc.message}.", status=422)
+    except TooManyAttempts as exc:
+        return _retry_after(_phone_page(request, guest, sent_to=sent_to, error=_too_many(exc), status=429), exc)
     return _phone_page(request, guest, done=True)

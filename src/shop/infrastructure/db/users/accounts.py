@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -138,8 +139,17 @@ class SqlTwoFactorState:
             return True
 
 
+_ENDED_SINCE = (select(refresh_tokens.c.family_id, func.max(refresh_tokens.c.revoked_at).label("ended_at"))
+                .where(refresh_tokens.c.revoked_at >= bindparam("since"))
+                .group_by(refresh_tokens.c.family_id))
+_HAS_ENDED = (select(refresh_tokens.c.family_id)
+              .where(refresh_tokens.c.family_id == bindparam("family"), refresh_tokens.c.revoked_at.is_not(None))
+              .limit(1))
+
+
 class SqlRefreshTokens:
-    """RefreshTokenStore over the users store."""
+    """RefreshTokenStore and EndedSessions over the users store: a session is a family of refresh tokens, and it
+    has ended once they are revoked."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -175,6 +185,14 @@ class SqlRefreshTokens:
 
     async def revoke_user(self, user_id: str, *, now: datetime) -> None:
         await self._revoke(refresh_tokens.c.user_id == user_id, now)
+
+    async def ended_since(self, since: datetime) -> Sequence[tuple[str, datetime]]:
+        async with self._store.read() as conn:
+            return [(row.family_id, row.ended_at) for row in await conn.execute(_ENDED_SINCE, {"since": since})]
+
+    async def has_ended(self, session_id: str) -> bool:
+        async with self._store.read() as conn:
+            return (await conn.execute(_HAS_ENDED, {"family": session_id})).first() is not None
 
     async def _revoke(self, which: Any, now: datetime) -> None:
         async with self._store.write() as conn:

@@ -49,4 +49,5 @@ refresh_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     Index("ix_refresh_tokens_family", "family_id"),
     Index("ix_refresh_tokens_user", "user_id"),
+    Index("ix_refresh_tokens_revoked", "revoked_at"),  # sessions that ended lately, polled by every web worker
 )

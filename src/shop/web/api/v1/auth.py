@@ -121,9 +121,9 @@ async def register(body: Registration, auth: Auth, accounts: Accounts) -> Respon
 
 
 @router.post("/auth/verify-email", response_model=UserOut, responses=_ERRORS)
-async def verify_email(body: TokenIn, accounts: Accounts) -> Response:
+async def verify_email(body: TokenIn, request: Request, accounts: Accounts) -> Response:
     """Confirm an address with the token from the e-mailed link (once)."""
-    return JSON(user_json(await accounts.verify_email(body.token)))
+    return JSON(user_json(await accounts.verify_email(body.token, client=_client(request))))
 
 
 @router.post("/auth/verify-email/resend", status_code=202, responses=_ERRORS)
@@ -142,9 +142,9 @@ async def password_reset(body: PasswordResetRequest, accounts: Accounts) -> Resp
 
 
 @router.post("/auth/password-reset/confirm", status_code=204, responses=_ERRORS)
-async def password_reset_confirm(body: PasswordResetConfirm, accounts: Accounts) -> Response:
+async def password_reset_confirm(body: PasswordResetConfirm, request: Request, accounts: Accounts) -> Response:
     """Choose a new password with the token from the e-mailed link; every session ends."""
-    await accounts.reset_password(body.token, body.password)
+    await accounts.reset_password(body.token, body.password, client=_client(request))
     return Response(status_code=204)
 
 
@@ -197,14 +197,14 @@ async def two_factor_setup(user: CurrentUser, factor: Factor) -> Response:
 
 
 @router.post("/auth/2fa/confirm", response_model=RecoveryCodesOut, responses=_ERRORS)
-async def two_factor_confirm(body: CodeIn, user: CurrentUser, factor: Factor) -> Response:
+async def two_factor_confirm(body: CodeIn, request: Request, user: CurrentUser, factor: Factor) -> Response:
     """Switch two-factor sign-in on; the recovery codes are shown this once."""
-    codes = await factor.confirm(user, body.code)
+    codes = await factor.confirm(user, body.code, client=_client(request))
     return JSON({"recovery_codes": codes}, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/auth/2fa/disable", status_code=204, responses=_ERRORS)
-async def two_factor_disable(body: CodeIn, user: CurrentUser, factor: Factor) -> Response:
+async def two_factor_disable(body: CodeIn, request: Request, user: CurrentUser, factor: Factor) -> Response:
     """Switch two-factor sign-in off with a current or recovery code."""
-    await factor.disable(user, body.code)
+    await factor.disable(user, body.code, client=_client(request))
     return Response(status_code=204)

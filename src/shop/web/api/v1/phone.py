@@ -1,7 +1,8 @@
 """Phone verification over the API: text a code to a number, then send the code back.
 
 Every refusal of a code (wrong, expired, used, tried five times, none sent) is a 422 problem naming `code`;
-a number that cannot take texts is a 422 naming `phone`; a fourth text within the hour is a 429 with Retry-After.
+a number that cannot take texts is a 422 naming `phone`; a fourth text within the hour is a 429 with Retry-After,
+and so is any code once the account or the client has sent too many wrong ones.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from shop.services.phone_verification import PhoneVerification
 from shop.web.api.v1.auth import UserOut, user_json
 from shop.web.api.v1.schemas import Problem, StrictInput
+from shop.web.client import client_address
 from shop.web.responses import JSON, iso
 from shop.web.security import CurrentUser
 
@@ -53,6 +55,7 @@ async def send_phone_code(body: PhoneIn, user: CurrentUser, phones: Phones) -> R
 
 
 @router.post("/auth/phone/verify", response_model=UserOut, responses=_ERRORS)
-async def verify_phone(body: PhoneCodeIn, user: CurrentUser, phones: Phones) -> Response:
+async def verify_phone(body: PhoneCodeIn, request: Request, user: CurrentUser, phones: Phones) -> Response:
     """Confirm the number with the code texted to it; the user's phone is then verified."""
-    return JSON(user_json(await phones.verify(user, body.code)), headers={"Cache-Control": "no-store"})
+    verified = await phones.verify(user, body.code, client=client_address(request))
+    return JSON(user_json(verified), headers={"Cache-Control": "no-store"})
