@@ -312,6 +312,26 @@ async def test_a_storefront_form_with_a_control_character_answers_a_400_page_and
     assert placed.status_code == 303, placed.text
 
 
+async def test_an_account_page_form_with_a_control_character_answers_a_400_page_and_opens_nothing(
+        client: httpx.AsyncClient) -> None:
+    email = f"page-{uuid.uuid4().hex[:8]}@example.com"
+    token = csrf_of((await client.get("/account/register")).text)
+    form = {"csrf": token, "email": email, "name": "Ada", "password": PASSWORD}
+    for name in ("email", "name", "password"):
+        refused = await client.post("/account/register", data={**form, name: f"{form[name]}\x00"})
+        assert f"{name}: may not contain control characters" in html_refusal(refused)
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 401  # no account was stored
+    token = csrf_of((await client.get("/account/login")).text)
+    refused = await client.post("/account/login", data={"csrf": token, "email": f"{email}\x1b", "password": "x"})
+    assert "email: may not contain control characters" in html_refusal(refused)
+    token = csrf_of((await client.get("/account/password-reset")).text)
+    refused = await client.post("/account/password-reset", data={"csrf": token, "email": f"{email}\x7f"})
+    assert "email: may not contain control characters" in html_refusal(refused)
+    opened = await client.post("/account/register", data=form)
+    assert opened.status_code == 303, opened.text
+
+
 async def test_a_control_panel_form_with_a_control_character_is_refused_and_a_description_keeps_its_lines(
         client: httpx.AsyncClient, demo_settings: Settings) -> None:
     await sign_in(client, demo_settings, Role.STAFF)

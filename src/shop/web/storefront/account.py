@@ -22,6 +22,7 @@ from shop.domain.users import (
 )
 from shop.services.phone_verification import SmsNotSent
 from shop.web.client import client_address
+from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import SESSION_COOKIE, Visitor, visitor
 
@@ -83,6 +84,7 @@ async def login(request: Request, guest: Guest) -> Response:
     """Sign in; a wrong e-mail or password gets one message, whichever it was."""
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     values = {"email": str(form.get("email", "")), "next": _safe_next(form.get("next"))}
     otp = str(form.get("otp", "")).strip() or None
     try:
@@ -113,6 +115,7 @@ async def register(request: Request, guest: Guest) -> Response:
     """Create an account (a verification e-mail goes out) and sign in."""
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     services = request.app.state.services
     values = {"email": str(form.get("email", "")), "name": str(form.get("name", ""))}
     password = str(form.get("password", ""))
@@ -134,6 +137,7 @@ async def logout(request: Request, guest: Guest) -> Response:
     """Sign out: the session is destroyed, here and for the API tokens it held."""
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     services = request.app.state.services
     old = await services.web_sessions.destroy(guest.session_id)
     if old is not None and old.refresh_token:
@@ -164,6 +168,7 @@ async def verify_email_page(request: Request, guest: Guest) -> Response:
 async def verify_email(request: Request, guest: Guest) -> Response:
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     token = str(form.get("token", ""))
     try:
         await request.app.state.services.accounts.verify_email(token, client=client_address(request))
@@ -195,6 +200,7 @@ async def request_password_reset(request: Request, guest: Guest) -> Response:
     """E-mail a reset link; the answer is the same whether or not the address has an account."""
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     await request.app.state.services.accounts.request_password_reset(str(form.get("email", ""))[:320])
     return _pages(request).render(guest, "reset_request.html", sent=True)
 
@@ -203,6 +209,7 @@ async def request_password_reset(request: Request, guest: Guest) -> Response:
 async def reset_password(request: Request, guest: Guest) -> Response:
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     token = str(form.get("token", ""))
     try:
         await request.app.state.services.accounts.reset_password(token, str(form.get("password", "")),
@@ -241,6 +248,7 @@ async def phone_page(request: Request, guest: Guest) -> Response:
 async def send_phone_code(request: Request, guest: Guest) -> Response:
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     if guest.user is None:
         return _sign_in_first(guest, "/account/phone")
     try:
@@ -259,6 +267,7 @@ async def send_phone_code(request: Request, guest: Guest) -> Response:
 async def verify_phone(request: Request, guest: Guest) -> Response:
     form = await request.form()
     guest.check_csrf(form)
+    check_form(form)
     if guest.user is None:
         return _sign_in_first(guest, "/account/phone")
     sent_to = str(form.get("phone", ""))[:40] or "your phone"
