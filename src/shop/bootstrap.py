@@ -33,6 +33,7 @@ from shop.infrastructure.email.queue import OutboxMailQueue
 from shop.infrastructure.email.rendering import JinjaMailTemplates
 from shop.infrastructure.email.smtp import SmtpConfig, SmtpSender
 from shop.infrastructure.media_store import FileMediaStore
+from shop.infrastructure.metrics import CommerceMetrics
 from shop.infrastructure.mongo.users import MongoPhoneCodes, MongoRefreshTokens, MongoTwoFactorState, MongoUsers
 from shop.infrastructure.payments.stripe import StripeConfig, StripeGateway
 from shop.infrastructure.payments.test_gateway import TestGateway
@@ -76,7 +77,6 @@ from shop.services.usage import UsageService
 from shop.services.vouchers import Vouchers
 from shop.services.web_sessions import WebSessions
 from shop.web.app import ASGIApp, create_app
-from shop.web.metrics import CommerceMetrics
 
 
 def build_databases(settings: Settings) -> Databases:

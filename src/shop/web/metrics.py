@@ -37,8 +37,6 @@ from prometheus_client import (
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from starlette.responses import Response
 
-from shop.domain.money import minor_units
-from shop.domain.orders import Order
 from shop.domain.users import Role, User
 from shop.web.cache import ResponseCache
 from shop.web.client import client_trusted
@@ -75,9 +73,6 @@ POOL_CHECKED_OUT = Gauge("shop_db_pool_checked_out", "Database connections in us
 LOG_DROPPED = Counter("shop_request_log_dropped_total", "Request records dropped because the log's queue was full")
 LOG_WAITING = Gauge("shop_request_log_waiting", "Request records not yet in the database",
                     multiprocess_mode="livesum")
-ORDERS = Counter("shop_orders_placed_total", "Orders placed, by their state once placed", ["status"])
-PAYMENTS = Counter("shop_payments_total", "Card payments by outcome", ["outcome"])
-REVENUE = Counter("shop_revenue_minor_units_total", "Money captured, in minor units (cents)", ["currency"])
 CACHE = Counter("shop_response_cache_reads_total", "Anonymous catalogue reads the response cache saw: answered (hit), "
                 "filled (miss), or passed to the app because its invalidations were behind (behind)", ["outcome"])
 
@@ -146,21 +141,6 @@ class _RequestFigures:
 _FIGURES = _RequestFigures()
 observe = _FIGURES.observe
 flush = _FIGURES.flush
-
-
-class CommerceMetrics:
-    """The business counters, fed by checkout and the payment webhooks (`CommerceEvents`), whatever the channel."""
-
-    def order_placed(self, order: Order) -> None:
-        ORDERS.labels(order.status.value).inc()
-
-    def payment_captured(self, order: Order) -> None:
-        PAYMENTS.labels("captured").inc()
-        total = order.totals.total
-        REVENUE.labels(total.currency).inc(int(total.amount.scaleb(minor_units(total.currency))))
-
-    def payment_declined(self, order: Order) -> None:
-        PAYMENTS.labels("declined").inc()
 
 
 _cache_reported: weakref.WeakKeyDictionary[ResponseCache, dict[str, int]] = weakref.WeakKeyDictionary()
