@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import orjson
 
+from shop.web.client import TrustedProxies
 from shop.web.redaction import REDACTED, UNREADABLE, redact_body, redact_headers, redact_query
-from shop.web.request_log import TrustedProxies, _Redacted
+from shop.web.request_record import _Redacted
 
 
 def test_secret_headers_are_replaced_and_the_rest_kept() -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from shop.web.client import UNKNOWN
-from shop.web.request_log import TrustedProxies
+from shop.web.client import UNKNOWN, TrustedProxies
 
 TRUSTED = TrustedProxies(["127.0.0.0/8", "10.0.0.0/8", "fd00::/8"])
 

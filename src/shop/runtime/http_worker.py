@@ -14,7 +14,7 @@ held bytes first, so nothing is reordered or lost. Everything else is the stock 
 
 Proxy headers: uvicorn would take the client and the scheme from `X-Forwarded-For`/`-Proto` of any peer in
 gunicorn's FORWARDED_ALLOW_IPS (`*`: anyone) and hand the app a peer it made up. The shop reads them itself, from
-SHOP_TRUSTED_PROXIES only, where it can see the real peer (`shop.web.request_log`), so FORWARDED_ALLOW_IPS does
+SHOP_TRUSTED_PROXIES only, where it can see the real peer (`shop.web.request_context`), so FORWARDED_ALLOW_IPS does
 nothing here.
 """
 

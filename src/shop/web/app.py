@@ -17,8 +17,9 @@ from shop.web import admin, docs_page, media, metrics, problems, spa_site
 from shop.web.api import health
 from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
 from shop.web.cache import ASGIApp, ResponseCache, sku_tag
+from shop.web.client import TrustedProxies
 from shop.web.input_policy import InputPolicy
-from shop.web.request_log import RequestLogMiddleware, Telemetry, TrustedProxies
+from shop.web.request_log import RequestLogMiddleware, Telemetry
 from shop.web.responses import JSON
 from shop.web.security_headers import SecurityHeaders, content_security_policy
 from shop.web.storefront import site
@@ -115,5 +116,5 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     # outermost: a cache hit and a CORS preflight are logged and counted like any other request
     logged = RequestLogMiddleware(outer, writer=services.request_log, trusted=TrustedProxies(settings.trusted_proxies),
                                   pool=settings.pool, count=settings.metrics)
-    app.state.request_counts = logged  # a scrape reports its own worker's requests in flight as they are now
+    app.state.request_counts = logged.counts  # a scrape reports its own worker's requests in flight as they are now
     return logged

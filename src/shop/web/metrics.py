@@ -143,6 +143,28 @@ observe = _FIGURES.observe
 flush = _FIGURES.flush
 
 
+class RequestCounts:
+    """A worker's requests: answered and in flight (the heartbeat posts both) and, when `count`, their figures."""
+
+    __slots__ = ("count", "in_flight", "served")
+
+    def __init__(self, *, count: bool = True) -> None:
+        self.count = count  # Prometheus figures on or off
+        self.served = 0
+        self.in_flight = 0
+
+    def answered(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        self.in_flight -= 1
+        self.served += 1
+        if self.count:
+            observe(method, route, status, seconds)
+
+    def dropped(self) -> None:
+        """A request's record the log's queue had no room for."""
+        if self.count:
+            LOG_DROPPED.inc()
+
+
 _cache_reported: weakref.WeakKeyDictionary[ResponseCache, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
