@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 import shop
 from shop.config import Settings
 from shop.services.shop import ShopServices
-from shop.web import admin, docs_page, media, metrics, problems, spa_site
+from shop.web import admin, docs_page, media, metrics, openapi_document, problems, spa_site
 from shop.web.api import health
 from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
 from shop.web.cache import ASGIApp, ResponseCache, sku_tag
@@ -98,6 +98,7 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     app.include_router(spa_site.router)
     if settings.metrics:
         app.include_router(metrics.router)
+    openapi_document.install(app)
 
     outer: ASGIApp = SecurityHeaders(InputPolicy(app), csp=csp)
     if settings.response_cache and settings.response_cache_entries > 0:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from shop.domain.discounts import VoucherNotApplicable
 from shop.domain.errors import DomainError, InvalidQuantity, InvalidValue, NotFound, OutOfStock
@@ -107,9 +108,22 @@ async def _domain(_: Request, exc: Exception) -> Response:
     return problem(409, str(exc))
 
 
-async def _http(_: Request, exc: Exception) -> Response:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed(request))
+    return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method the path answers: Starlette's 405 names only the first route's, and a path's methods may be
+    spread over several routers (GET /api/v1/products/{slug} for everyone, PATCH and DELETE for staff)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _unavailable(_: Request, exc: Exception) -> Response:

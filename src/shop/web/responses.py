@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from shop.domain.money import Money
 
@@ -27,8 +27,8 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
-class JSON(Response):
-    media_type = "application/json"
+class JSON(JSONResponse):
+    """orjson's JSON; a JSONResponse, so FastAPI documents a route's `response_model` as its body."""
 
     def render(self, content: Any) -> bytes:
         return dumps(content)

@@ -12,6 +12,9 @@ from shop.domain.users import InvalidToken, Role, User
 from shop.services.auth import AuthService
 
 _bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth/login")
+# the same token under its own name where guests are welcome too: the OpenAPI document makes it optional there
+GUESTS_WELCOME = "BearerIfSignedIn"
+_bearer_if_signed_in = HTTPBearer(auto_error=False, scheme_name=GUESTS_WELCOME, description=_bearer.model.description)
 
 
 class NotAllowed(Exception):
@@ -40,7 +43,8 @@ async def current_user(auth: Auth, credentials: Annotated[HTTPAuthorizationCrede
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def optional_user(auth: Auth, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def optional_user(auth: Auth,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_if_signed_in)],
                         request: Request) -> User | None:
     """The signed-in user, or None for a guest; a token that is sent must be valid (401 otherwise)."""
     if credentials is None:

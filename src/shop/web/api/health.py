@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from shop.services.ports import StoreUnavailable
@@ -15,13 +16,24 @@ from shop.web.responses import JSON
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is alive")
+class Alive(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Ready(BaseModel):
+    status: str = Field(examples=["ready"])
+    stores: dict[str, str] = Field(examples=[{"main": "ok", "users": "ok", "posts": "ok"}],
+                                   description="each store's state; a 503 problem lists them too")
+
+
+@router.get("/healthz", response_model=Alive, summary="The process is alive")
 async def healthz() -> Response:
     """Alive: answers without touching any store."""
     return JSON({"status": "ok"})
 
 
-@router.get("/readyz", summary="Every store answers", responses={503: {"description": "a store is unreachable"}})
+@router.get("/readyz", response_model=Ready, summary="Every store answers",
+            responses={503: {"description": "a store is unreachable"}})
 async def readyz(request: Request) -> Response:
     """Ready: every store (main, users, posts) answers a query."""
     services: ShopServices = request.app.state.services

@@ -85,6 +85,8 @@ class TokensOut(BaseModel):
     expires_in: int
     refresh_token: str
     user: UserOut
+    cart_id: str | None = Field(None, description="the customer's cart, when the sign-in named a guest cart to fold "
+                                                  "into it (null: that cart was not found)")
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -126,7 +128,7 @@ async def verify_email(body: TokenIn, request: Request, accounts: Accounts) -> R
     return JSON(user_json(await accounts.verify_email(body.token, client=_client(request))))
 
 
-@router.post("/auth/verify-email/resend", status_code=202, responses=_ERRORS)
+@router.post("/auth/verify-email/resend", status_code=202, response_class=Response, responses=_ERRORS)
 async def resend_verification(user: CurrentUser, accounts: Accounts) -> Response:
     """E-mail the verification link again."""
     if user.email_verified_at is None:
@@ -134,7 +136,7 @@ async def resend_verification(user: CurrentUser, accounts: Accounts) -> Response
     return Response(status_code=202)
 
 
-@router.post("/auth/password-reset", status_code=202, responses=_ERRORS)
+@router.post("/auth/password-reset", status_code=202, response_class=Response, responses=_ERRORS)
 async def password_reset(body: PasswordResetRequest, accounts: Accounts) -> Response:
     """E-mail a reset link if the address has an account (the answer is the same either way)."""
     await accounts.request_password_reset(body.email)

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from shop.domain.catalog import MAX_PAGE_SIZE, MAX_QUERY_LENGTH, ProductQuery, ProductSort, ProductSummary
 from shop.domain.money import Money
 from shop.services.catalog import CatalogService, ProductDetail
-from shop.web.api.v1.schemas import CategoryList, Problem, ProductOut, ProductPage
+from shop.web.api.v1.schemas import SLUG, CategoryList, Problem, ProductOut, ProductPage
 from shop.web.cache import sku_tag, tag_response
 from shop.web.responses import JSON, iso
 
@@ -49,7 +49,8 @@ def _card(p: ProductSummary) -> dict[str, Any]:
 async def list_products(
     request: Request,
     q: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH, description="full-text search")] = None,
-    category: Annotated[str | None, Query(max_length=200, description="category slug; includes sub-categories")] = None,
+    category: Annotated[str | None, Query(max_length=200, pattern=SLUG, description="category slug; includes "
+                                                                                "sub-categories")] = None,
     min_price: Annotated[Decimal | None, Query(ge=0, max_digits=14)] = None,
     max_price: Annotated[Decimal | None, Query(ge=0, max_digits=14)] = None,
     in_stock: Annotated[bool | None, Query()] = None,

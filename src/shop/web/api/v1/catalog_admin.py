@@ -21,7 +21,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401,
 
 
 class ImageIn(StrictInput):
-    url: str = Field(max_length=1000, pattern=r"^(/|https://)\S+$")
+    url: str = Field(max_length=1000, pattern=r"^(/|https://)[^\s\u0000-\u001f\u007f-\u009f]+$")
     alt: str = Field("", max_length=300)
 
 

@@ -7,16 +7,16 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from shop.domain.errors import DomainError
 from shop.domain.orders import OrderStatus
-from shop.domain.pricing import Address
+from shop.domain.pricing import Address, ShippingKind
 from shop.services.checkout import CheckoutRequest, CheckoutService, PlacedOrder
 from shop.services.idempotency import Idempotency, Ticket, fingerprint
-from shop.web.api.v1.money_json import money, order_json
-from shop.web.api.v1.schemas import Problem, StrictInput
+from shop.web.api.v1.money_json import PlacedOrderOut, money, order_json
+from shop.web.api.v1.schemas import VOUCHER_CODE, MoneyOut, Problem, StrictInput
 from shop.web.problems import PROBLEM, response_for
 from shop.web.responses import JSON
 from shop.web.security import MaybeUser
@@ -49,8 +49,28 @@ class CheckoutIn(StrictInput):
     email: str = Field(max_length=320)
     shipping_address: AddressIn
     shipping_method: str = Field(max_length=32)
-    discount_code: str | None = Field(None, max_length=64)
+    discount_code: str | None = Field(None, pattern=VOUCHER_CODE)
     payment: PaymentIn
+
+
+class WeightBandOut(BaseModel):
+    up_to_grams: int
+    price: MoneyOut
+
+
+class ShippingMethodOut(BaseModel):
+    code: str
+    name: str
+    kind: ShippingKind
+    price: MoneyOut = Field(description="the flat price, or the first weight band's")
+    bands: list[WeightBandOut]
+    free_above: MoneyOut | None = Field(description="free shipping from this much in goods")
+    countries: list[str] = Field(description="ISO 3166-1 alpha-2 codes; empty: every country")
+
+
+class ShippingMethodList(BaseModel):
+    items: list[ShippingMethodOut]
+    total: int
 
 
 def _checkout(request: Request) -> CheckoutService:
@@ -58,7 +78,7 @@ def _checkout(request: Request) -> CheckoutService:
     return service
 
 
-@router.get("/shipping-methods")
+@router.get("/shipping-methods", response_model=ShippingMethodList)
 async def shipping_methods(request: Request,
                            country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None) -> Response:
     """The ways the shop ships (to `country`, when given), with their prices."""
@@ -89,9 +109,15 @@ async def _answer(request: Request, work: Awaitable[PlacedOrder]) -> tuple[int, 
     return (202 if placed.order.status is OrderStatus.PENDING else 201), order
 
 
-@router.post("/checkout", status_code=201, responses=_ERRORS)
+_NEEDS_THE_CUSTOMER = {"model": PlacedOrderOut, "description": "Placed; the payment needs the customer (action_url)"}
+
+
+@router.post("/checkout", status_code=201, response_model=PlacedOrderOut,
+             responses={**_ERRORS, 202: _NEEDS_THE_CUSTOMER})
 async def checkout(request: Request, body: CheckoutIn, user: MaybeUser,
-                   idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> Response:
+                   idempotency_key: Annotated[str | None, Header(pattern=r"^[!-~]{8,255}$", description="8-255 "
+                                                                 "visible ASCII characters, e.g. a UUID")] = None,
+                   ) -> Response:
     """Place the order for a cart and pay for it: 201 when paid, 202 when the payment needs the customer
     (`payment.action_url`), 402 when declined. With `Idempotency-Key`, a retry returns the first answer."""
     customer_id = user.id if user else None

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from shop.domain.users import Role
 from shop.services.orders import OrderService
-from shop.web.api.v1.money_json import order_json
+from shop.web.api.v1.money_json import OrderOut, OrderPage, order_json
 from shop.web.api.v1.schemas import Problem, StrictInput
 from shop.web.responses import JSON
 from shop.web.security import CurrentUser, MaybeUser, Staff
@@ -34,7 +34,7 @@ def _private(body: dict[str, Any]) -> Response:
     return JSON(body, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/orders", responses=_ERRORS)
+@router.get("/orders", response_model=OrderPage, responses=_ERRORS)
 async def my_orders(request: Request, user: CurrentUser, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
                     limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
     """The signed-in customer's orders, newest first."""
@@ -43,7 +43,7 @@ async def my_orders(request: Request, user: CurrentUser, page: Annotated[int, Qu
                      "limit": found.limit})
 
 
-@router.get("/orders/{number}", responses=_ERRORS)
+@router.get("/orders/{number}", response_model=OrderOut, responses=_ERRORS)
 async def get_order(request: Request, number: Number, user: MaybeUser,
                     x_order_key: Annotated[str | None, Header(max_length=100)] = None) -> Response:
     """One order: its customer's, any for staff, or a guest's with the `X-Order-Key` given at checkout."""
@@ -52,31 +52,31 @@ async def get_order(request: Request, number: Number, user: MaybeUser,
     return _private(order_json(order))
 
 
-@router.post("/orders/{number}/fulfil", responses=_ERRORS)
+@router.post("/orders/{number}/fulfil", response_model=OrderOut, responses=_ERRORS)
 async def fulfil(request: Request, number: Number, _: Staff) -> Response:
     """Mark a paid order picked and packed."""
     return _private(order_json(await _orders(request).fulfil(number)))
 
 
-@router.post("/orders/{number}/ship", responses=_ERRORS)
+@router.post("/orders/{number}/ship", response_model=OrderOut, responses=_ERRORS)
 async def ship(request: Request, number: Number, _: Staff, body: ShipIn | None = None) -> Response:
     """Hand a fulfilled order to the carrier; the customer gets an e-mail with the tracking number."""
     return _private(order_json(await _orders(request).ship(number, tracking=body.tracking if body else None)))
 
 
-@router.post("/orders/{number}/deliver", responses=_ERRORS)
+@router.post("/orders/{number}/deliver", response_model=OrderOut, responses=_ERRORS)
 async def deliver(request: Request, number: Number, _: Staff) -> Response:
     """Mark a shipped order delivered."""
     return _private(order_json(await _orders(request).deliver(number)))
 
 
-@router.post("/orders/{number}/cancel", responses=_ERRORS)
+@router.post("/orders/{number}/cancel", response_model=OrderOut, responses=_ERRORS)
 async def cancel(request: Request, number: Number, _: Staff) -> Response:
     """Cancel an order not yet packed: stock goes back, a paid order is refunded."""
     return _private(order_json(await _orders(request).cancel(number)))
 
 
-@router.post("/orders/{number}/refund", responses=_ERRORS)
+@router.post("/orders/{number}/refund", response_model=OrderOut, responses=_ERRORS)
 async def refund(request: Request, number: Number, _: Staff) -> Response:
     """Refund a paid order in full; goods not yet shipped go back into stock."""
     return _private(order_json(await _orders(request).refund(number)))

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from shop.services.orders import OrderService
@@ -17,12 +18,22 @@ _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (400,
 Ref = Annotated[str, PathParam(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_]+$")]
 
 
+class WebhookReceived(BaseModel):
+    received: bool
+    applied: bool = Field(description="false: a replay, or an event that changes nothing")
+
+
+class PaymentConfirmed(BaseModel):
+    order: str | None = Field(description="the order's number")
+    applied: bool
+
+
 def _orders(request: Request) -> OrderService:
     service: OrderService = request.app.state.services.orders
     return service
 
 
-@router.post("/webhooks/{provider}", responses=_ERRORS)
+@router.post("/webhooks/{provider}", response_model=WebhookReceived, responses=_ERRORS)
 async def webhook(request: Request, provider: Annotated[str, PathParam(max_length=20)]) -> Response:
     """A gateway's signed event; applied once however often it arrives (the signature is checked on the raw
     body, so this route reads the body itself)."""
@@ -43,7 +54,8 @@ async def authenticate_page(payment_ref: Ref) -> Response:
     return HTMLResponse(_PAGE, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/test/authenticate/{payment_ref}", responses=_ERRORS)
+@router.post("/test/authenticate/{payment_ref}", response_model=PaymentConfirmed,
+             responses={**_ERRORS, 303: {"description": "Back to `return`, a page of this shop"}})
 async def authenticate(request: Request, payment_ref: Ref) -> Response:
     """Confirm a test payment that required authentication, as the customer's bank would."""
     outcome = await _orders(request).authenticate_test_payment(payment_ref)

@@ -7,6 +7,7 @@ and so is any code once the account or the client has sent too many wrong ones.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -35,7 +36,7 @@ class PhoneCodeIn(StrictInput):
 
 class CodeSentOut(BaseModel):
     phone: str = Field(description="the number in E.164 form")
-    expires_at: str
+    expires_at: datetime
 
 
 def _phone_verification(request: Request) -> PhoneVerification:

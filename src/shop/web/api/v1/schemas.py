@@ -50,12 +50,42 @@ def _text_problem(value: object, *, multiline: bool) -> str | None:
     return None  # numbers, booleans, moments; a nested model has checked its own fields
 
 
+SLUG: Final = r"^[a-z0-9]+(-[a-z0-9]+)*$"  # shop.domain.catalog's rule for a slug
+VOUCHER_CODE: Final = r"^ *[A-Za-z0-9_-]{3,32} *$"  # shop.domain.discounts' rule for a code (spaces are trimmed)
+
+# what the input policy lets through, as JSON Schema patterns, so the document says what the API takes
+ONE_LINE_TEXT: Final = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+MULTILINE_TEXT: Final = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+
+
+def _declare_text(schema: dict[str, Any], pattern: str) -> None:
+    """Give every text in `schema` (a field's, or a dictionary's keys and values) the input policy's pattern,
+    unless it has a pattern of its own (each of those leaves control characters out already)."""
+    if schema.get("type") == "string" and "pattern" not in schema and "format" not in schema:
+        schema["pattern"] = pattern
+    if schema.get("type") == "object" and "properties" not in schema:
+        schema.setdefault("propertyNames", {}).setdefault("pattern", ONE_LINE_TEXT)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _declare_text(schema[key], pattern)
+    for option in schema.get("anyOf", ()):
+        _declare_text(option, pattern)
+
+
+def _document_text_policy(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    for name, field in model.model_fields.items():
+        prop = schema.get("properties", {}).get(field.alias or name)
+        if prop is not None:
+            _declare_text(prop, MULTILINE_TEXT if MULTILINE in field.metadata else ONE_LINE_TEXT)
+
+
 class StrictInput(BaseModel):
     """A request body: unknown fields (ids, derived values, roles) are refused with a 422, never ignored; every
     field has JSON's own type (a quantity of "2", true or 2.0 is refused, not taken for 2); no text holds a
     control character, and only a field marked MULTILINE a tab or a line break (shop.web.input_policy)."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=10_000, strict=True)
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000, strict=True,
+                              json_schema_extra=_document_text_policy)
 
     @field_validator("*")
     @classmethod
@@ -143,9 +173,17 @@ class ProductOut(BaseModel):
     created_at: datetime | None
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(examples=["variants.0.price"], description="where the bad value was, dotted")
+    message: str
+
+
 class Problem(BaseModel):
-    type: str
+    """An error, as RFC 9457 problem details (application/problem+json); some problems add members of their own
+    (`sku` and `available` when out of stock, `order` and `reason` when a payment is declined)."""
+
+    type: str = Field(examples=["about:blank"], description="a URI naming the kind of problem")
     title: str
     status: int
     detail: str
-    errors: list[dict[str, str]] | None = None
+    errors: list[FieldProblem] | None = Field(None, description="one entry per bad field")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from shop.domain.discounts import Voucher
+from shop.domain.discounts import Voucher, VoucherKind
 from shop.services.vouchers import VoucherDraft, Vouchers
 from shop.web.api.v1.money_json import money
-from shop.web.api.v1.schemas import Moment, Problem, StrictInput
+from shop.web.api.v1.schemas import VOUCHER_CODE, Moment, MoneyOut, Problem, StrictInput
 from shop.web.responses import JSON, iso
 from shop.web.security import Staff
 
@@ -20,7 +21,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401,
 
 
 class VoucherIn(StrictInput):
-    code: str = Field(max_length=64, examples=["WELCOME10"])
+    code: str = Field(pattern=VOUCHER_CODE, examples=["WELCOME10"])
     kind: str = Field(pattern=r"^(percentage|fixed)$")
     value: str = Field(max_length=20, description="a percentage (10 = 10 %) or an amount, as decimal text")
     min_order: str | None = Field(None, max_length=20)
@@ -28,6 +29,25 @@ class VoucherIn(StrictInput):
     ends_at: Moment | None = None
     usage_limit: int | None = Field(None, ge=1, le=100_000_000)
     per_customer_limit: int | None = Field(None, ge=1, le=1000)
+
+
+class VoucherOut(BaseModel):
+    code: str
+    kind: VoucherKind
+    value: str = Field(description="a percentage (10 = 10 %) or an amount, as decimal text")
+    currency: str
+    min_order: MoneyOut | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    usage_limit: int | None
+    per_customer_limit: int | None
+    times_used: int
+    active: bool
+
+
+class VoucherList(BaseModel):
+    items: list[VoucherOut]
+    total: int
 
 
 def voucher_json(voucher: Voucher) -> dict[str, Any]:
@@ -43,14 +63,14 @@ def _vouchers(request: Request) -> Vouchers:
     return service
 
 
-@router.post("/vouchers", status_code=201, responses=_ERRORS)
+@router.post("/vouchers", status_code=201, response_model=VoucherOut, responses=_ERRORS)
 async def create_voucher(request: Request, body: VoucherIn, _: Staff) -> Response:
     """Create a voucher code."""
     voucher = await _vouchers(request).create(VoucherDraft(**body.model_dump()))
     return JSON(voucher_json(voucher), status_code=201)
 
 
-@router.get("/vouchers", responses=_ERRORS)
+@router.get("/vouchers", response_model=VoucherList, responses=_ERRORS)
 async def list_vouchers(request: Request, _: Staff) -> Response:
     """Every voucher with how often it was used."""
     items = [voucher_json(v) for v in await _vouchers(request).all()]
