@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ from shop.infrastructure.payments.test_gateway import TestGateway
 from shop.infrastructure.process_files import FileProcessBoard
 from shop.infrastructure.request_log_file import RequestLogFiles
 from shop.infrastructure.security.passwords import Argon2Passwords
+from shop.infrastructure.security.secret_box import FernetSecretBox
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
 from shop.infrastructure.security.totp import PyOtpPasswords
@@ -66,12 +68,20 @@ from shop.services.order_desk import OrderDesk
 from shop.services.orders import OrderService
 from shop.services.payment_gateway import PaymentGateway
 from shop.services.phone_verification import PhoneCodeStore, PhoneVerification, SmsSender
-from shop.services.ports import EndedSessions, RefreshTokenStore, StoreProbe, Throttle, TwoFactorStore, UserRepository
+from shop.services.ports import (
+    EndedSessions,
+    RefreshTokenStore,
+    StoreProbe,
+    Throttle,
+    TwoFactorSecrets,
+    TwoFactorStore,
+    UserRepository,
+)
 from shop.services.request_log import RequestLogRetention, RequestLogWriter
 from shop.services.session_watch import SessionWatcher
 from shop.services.shop import ShopServices
 from shop.services.stock_watch import StockWatcher
-from shop.services.two_factor import TwoFactor
+from shop.services.two_factor import Resealed, TwoFactor, reseal_secrets
 from shop.services.uploads import ProductImages
 from shop.services.usage import UsageService
 from shop.services.vouchers import Vouchers
@@ -96,6 +106,7 @@ class UsersStore:
     refresh_tokens: RefreshTokenStore
     ended_sessions: EndedSessions
     two_factor: TwoFactorStore
+    two_factor_secrets: TwoFactorSecrets
     phone_codes: PhoneCodeStore
 
 
@@ -103,13 +114,14 @@ def build_users_store(databases: Databases) -> UsersStore:
     """On MongoDB when the users store's URL is mongodb://…, on SQL otherwise."""
     if databases.is_mongo("users"):
         mongo = databases.mongo_store("users")
-        mongo_tokens = MongoRefreshTokens(mongo)
+        mongo_tokens, mongo_factors = MongoRefreshTokens(mongo), MongoTwoFactorState(mongo)
         return UsersStore(users=MongoUsers(mongo), refresh_tokens=mongo_tokens, ended_sessions=mongo_tokens,
-                          two_factor=MongoTwoFactorState(mongo), phone_codes=MongoPhoneCodes(mongo))
+                          two_factor=mongo_factors, two_factor_secrets=mongo_factors,
+                          phone_codes=MongoPhoneCodes(mongo))
     sql = databases.store("users")
-    sql_tokens = SqlRefreshTokens(sql)
+    sql_tokens, sql_factors = SqlRefreshTokens(sql), SqlTwoFactorState(sql)
     return UsersStore(users=SqlUsers(sql), refresh_tokens=sql_tokens, ended_sessions=sql_tokens,
-                      two_factor=SqlTwoFactorState(sql), phone_codes=SqlPhoneCodes(sql))
+                      two_factor=sql_factors, two_factor_secrets=sql_factors, phone_codes=SqlPhoneCodes(sql))
 
 
 def build_guesses(settings: Settings) -> AttemptThrottle:
@@ -119,9 +131,29 @@ def build_guesses(settings: Settings) -> AttemptThrottle:
                            redis_url=settings.redis_url)
 
 
+def build_secret_box(settings: Settings) -> FernetSecretBox:
+    """Seals 2FA secrets: with SHOP_TOTP_KEYS, the first of them; unset, a key derived from the secret key. The
+    derived key always opens too, so secrets sealed before SHOP_TOTP_KEYS was set keep working until re-sealed."""
+    derived = base64.urlsafe_b64encode(hmac.new(settings.signing_secret().encode(), b"totp-secrets",
+                                                hashlib.sha256).digest())
+    return FernetSecretBox([*settings.totp_key_list(), derived])
+
+
 def build_two_factor(settings: Settings, databases: Databases, *, guesses: Throttle | None = None) -> TwoFactor:
-    return TwoFactor(store=build_users_store(databases).two_factor, otp=PyOtpPasswords(), issuer=settings.shop_name,
+    return TwoFactor(store=build_users_store(databases).two_factor, otp=PyOtpPasswords(),
+                     box=build_secret_box(settings), issuer=settings.shop_name,
                      throttle=guesses or build_guesses(settings))
+
+
+def build_totp_rekey(settings: Settings, databases: Databases, *,
+                     progress: Callable[[int], None] | None = None) -> Callable[[], Awaitable[Resealed]]:
+    """`shop totp rekey`: every stored 2FA secret sealed under the first key."""
+    store, box = build_users_store(databases).two_factor_secrets, build_secret_box(settings)
+
+    async def rekey() -> Resealed:
+        return await reseal_secrets(store=store, box=box, progress=progress)
+
+    return rekey
 
 
 def build_session_watch(settings: Settings, databases: Databases) -> SessionWatcher:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shop.bootstrap import build_auth, build_catalog, build_databases, build_delivery
+from shop.bootstrap import build_auth, build_catalog, build_databases, build_delivery, build_totp_rekey
 from shop.config import STORES, Settings
 from shop.domain.errors import InvalidValue
 from shop.domain.users import EmailTaken
@@ -296,6 +296,43 @@ def _serve_pools(settings: Settings, path: Path, *, host: str | None, port: int 
         supervisor.run(plan, serving, board=FileProcessBoard(settings.run_dir), with_worker=with_worker)
     except (supervisor.SupervisorError, NginxError) as exc:
         _fail(escape(str(exc)))
+
+
+totp_app = typer.Typer(help="Two-factor secrets at rest: keys for SHOP_TOTP_KEYS, re-sealing under the first key.",
+                       no_args_is_help=True)
+app.add_typer(totp_app, name="totp")
+
+
+@totp_app.command("new-key")
+def totp_new_key() -> None:
+    """Print a new key to put first in SHOP_TOTP_KEYS."""
+    from shop.infrastructure.security.secret_box import new_key
+
+    out.print(new_key(), highlight=False)
+
+
+@totp_app.command("rekey")
+def totp_rekey() -> None:
+    """Seal every stored 2FA secret under the first key of SHOP_TOTP_KEYS (and any kept in plain text); after it, the
+    other keys may be removed. Safe while the shop runs, and to run again."""
+    settings = _settings()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    async def work(databases: Databases) -> None:
+        if not databases.is_mongo("users") and \
+                await migrations.current(databases, "users") != migrations.head("users"):
+            _fail("the users store is not migrated; run `shop migrate` first", 2)
+        with Progress(TextColumn("re-sealing"), TextColumn("{task.completed} secrets"), TimeElapsedColumn(),
+                      console=out, transient=not sys.stdout.isatty()) as bar:
+            task = bar.add_task("secrets", total=None)
+            report = await build_totp_rekey(settings, databases, progress=lambda n: bar.advance(task, n))()
+        out.print(f"{report.resealed} two-factor secrets sealed under the first key ({report.were_plain} of them "
+                  f"were kept in plain text)", highlight=False)
+        if report.unreadable:
+            _fail(f"{report.unreadable} secrets open with none of the keys (user ids logged above): put back the key "
+                  "they were sealed with and run this again; do not remove any key yet")
+
+    _run(_with_databases)(settings, ("users",), work)
 
 
 assets_app = typer.Typer(help="Static files: build the content-hashed copies and their manifest.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from decimal import Decimal
@@ -56,7 +58,8 @@ def mask_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOP_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a rejected value may be a key or a password; the message names the setting instead
+    model_config = SettingsConfigDict(env_prefix="SHOP_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     main_db_url: str = Field("sqlite+aiosqlite:///var/shop.db", description="carts, orders, stock, request log")
     users_db_url: str | None = Field(None, description="users and credentials; defaults to the main store")
@@ -122,6 +125,10 @@ class Settings(BaseSettings):
                                       "public_url is https (anyone can pay with it; no money moves)")
     payment_webhook_secret: SecretStr | None = Field(None, description="signs test-gateway webhooks; default: "
                                                                        "derived from secret_key")
+    # after public_url and secret_key, which its check reads (and after allow_test_payments, whose error goes first)
+    totp_keys: SecretStr | None = Field(None, validate_default=True, description="Fernet keys, comma-separated: the "
+                                        "first seals two-factor secrets, each opens them; default: derived from "
+                                        "secret_key")
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_base_url: str = "https://api.stripe.com"
@@ -165,6 +172,35 @@ class Settings(BaseSettings):
                 "or SHOP_ALLOW_TEST_PAYMENTS=true to run a try-out shop anyway")
         return allowed
 
+    @field_validator("totp_keys")
+    @classmethod
+    def _totp_keys_are_keys_and_kept_apart_on_a_live_shop(cls, keys: SecretStr | None,
+                                                          info: ValidationInfo) -> SecretStr | None:
+        """Each key must be a Fernet key; an https shop must not seal with the key made in var/, which sits beside
+        the default SQLite database and goes wherever var/ is copied."""
+        if keys is None or not keys.get_secret_value().strip():
+            https = urlsplit(info.data.get("public_url", "")).scheme.lower() == "https"
+            if https and info.data.get("secret_key") is None:
+                raise PydanticCustomError(
+                    "totp_keys_on_https", "SHOP_PUBLIC_URL is https and two-factor secrets would be sealed with the "
+                    "key made in var/: set SHOP_TOTP_KEYS (`shop totp new-key` makes a key) or SHOP_SECRET_KEY")
+            return None
+        for number, key in enumerate((k.strip() for k in keys.get_secret_value().split(",") if k.strip()), start=1):
+            try:
+                whole = len(base64.urlsafe_b64decode(key.encode())) == 32
+            except (binascii.Error, ValueError):
+                whole = False
+            if not whole:  # the key itself is never repeated in the message
+                raise PydanticCustomError(
+                    "totp_key_invalid", "key {number} is not a Fernet key (32 bytes in URL-safe base64; "
+                    "`shop totp new-key` makes one)", {"number": number})
+        return keys
+
+    def totp_key_list(self) -> list[str]:
+        """SHOP_TOTP_KEYS, the sealing key first; empty when unset."""
+        raw = self.totp_keys.get_secret_value() if self.totp_keys is not None else ""
+        return [key.strip() for key in raw.split(",") if key.strip()]
+
     def store_url(self, store: str) -> str:
         if store == "main":
             return self.main_db_url
@@ -201,6 +237,8 @@ class Settings(BaseSettings):
                 value = "***" if value.get_secret_value() else ""
             elif name == "secret_key":
                 value = f"(random, kept in {self.var_dir / 'secret_key'})"
+            elif name == "totp_keys":
+                value = "(derived from secret_key)"
             elif name.endswith("_url") and value:
                 value = mask_url(value)
             view[name] = value

@@ -145,7 +145,8 @@ def _shop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPro
 
 
 def test_the_test_gateway_does_not_start_on_an_https_shop_unless_allowed(tmp_path: Path) -> None:
-    live = {"SHOP_PUBLIC_URL": "https://shop.example", "SHOP_MAIN_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/shop.db"}
+    live = {"SHOP_PUBLIC_URL": "https://shop.example", "SHOP_MAIN_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/shop.db",
+            "SHOP_SECRET_KEY": "k" * 48}  # an https shop needs it (or SHOP_TOTP_KEYS) to seal 2FA secrets
     refused = _shop("serve", "--no-worker", "--port", str(free_port()), env=live, cwd=tmp_path)
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert refused.returncode == 2 and len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr

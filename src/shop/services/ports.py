@@ -211,6 +211,36 @@ class TwoFactorStore(Protocol):
         ...
 
 
+class TwoFactorSecrets(Protocol):
+    """Every stored 2FA secret as it is kept (sealed), for re-sealing them under a new key."""
+
+    async def secrets_after(self, user_id: str, *, limit: int) -> Sequence[tuple[str, str]]:
+        """Up to `limit` (user id, stored secret) pairs of users whose id sorts after `user_id`, in id order."""
+        ...
+
+    async def replace_secret(self, user_id: str, *, was: str, now: str) -> bool:
+        """Store `now` if the stored secret is still `was`; False if it changed meanwhile (or was removed)."""
+        ...
+
+
+class SecretUnreadable(Exception):
+    """A sealed secret that none of the configured keys opens: a key retired too early, or a damaged value."""
+
+
+class SecretBox(Protocol):
+    """Seals secrets kept at rest (2FA secrets) so that a copy of the database alone does not reveal them."""
+
+    def seal(self, secret: str) -> str: ...
+
+    def open(self, stored: str) -> str:
+        """The secret; a value stored before sealing began comes back as it is; SecretUnreadable otherwise."""
+        ...
+
+    def reseal(self, stored: str) -> str:
+        """The same secret sealed under the current key (plain values too); SecretUnreadable if it cannot be."""
+        ...
+
+
 class OneTimePasswords(Protocol):
     """Time-based one-time passwords (RFC 6238), as authenticator apps make them."""
 

@@ -113,7 +113,8 @@ class MongoUsers:
 
 
 class MongoTwoFactorState:
-    """TwoFactorStore over the users store on MongoDB (fields of the user's document)."""
+    """TwoFactorStore and TwoFactorSecrets over the users store on MongoDB (fields of the user's document); secrets
+    arrive sealed (services.two_factor)."""
 
     def __init__(self, store: MongoStore) -> None:
         self._store = store
@@ -149,6 +150,17 @@ class MongoTwoFactorState:
             used = await users.update_one({"_id": user_id, "totp_recovery": code_hash},
                                           {"$pull": {"totp_recovery": code_hash}})
         return used.modified_count == 1
+
+    async def secrets_after(self, user_id: str, *, limit: int) -> Sequence[tuple[str, str]]:
+        async with self._store.collection(USERS) as users:
+            cursor = users.find({"_id": {"$gt": user_id}, "totp_secret": {"$type": "string"}},
+                                projection={"totp_secret": 1}, sort=[("_id", ASCENDING)], limit=limit)
+            return [(doc["_id"], doc["totp_secret"]) async for doc in cursor]
+
+    async def replace_secret(self, user_id: str, *, was: str, now: str) -> bool:
+        async with self._store.collection(USERS) as users:
+            replaced = await users.update_one({"_id": user_id, "totp_secret": was}, {"$set": {"totp_secret": now}})
+        return replaced.matched_count == 1
 
 
 def _token(doc: Document) -> RefreshToken:

@@ -98,7 +98,7 @@ class SqlUsers:
 
 
 class SqlTwoFactorState:
-    """TwoFactorStore over the users store."""
+    """TwoFactorStore and TwoFactorSecrets over the users store; secrets arrive sealed (services.two_factor)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -137,6 +137,19 @@ class SqlTwoFactorState:
             left.remove(code_hash)
             await conn.execute(update(users).where(users.c.id == user_id).values(totp_recovery=left))
             return True
+
+    async def secrets_after(self, user_id: str, *, limit: int) -> Sequence[tuple[str, str]]:
+        async with self._store.read() as conn:
+            rows = (await conn.execute(select(users.c.id, users.c.totp_secret)
+                                       .where(users.c.totp_secret.is_not(None), users.c.id > user_id)
+                                       .order_by(users.c.id).limit(limit))).all()
+        return [(row.id, row.totp_secret) for row in rows]
+
+    async def replace_secret(self, user_id: str, *, was: str, now: str) -> bool:
+        async with self._store.write() as conn:
+            replaced = await conn.execute(update(users).where(users.c.id == user_id, users.c.totp_secret == was)
+                                          .values(totp_secret=now))
+            return bool(replaced.rowcount == 1)
 
 
 _ENDED_SINCE = (select(refresh_tokens.c.family_id, func.max(refresh_tokens.c.revoked_at).label("ended_at"))
