@@ -8,11 +8,16 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from shop.config import STORES, Settings
 from shop.domain.money import Money
 from shop.domain.pricing import ShippingKind, ShippingMethod, TaxTable
-from shop.infrastructure.db.engines import Databases, SqlStoreProbe
+from shop.infrastructure.db import migrate as migrations
+from shop.infrastructure.db.engines import Databases as Databases
+from shop.infrastructure.db.engines import SqlStoreProbe
+from shop.infrastructure.db.engines import StoreConfigError as StoreConfigError
+from shop.infrastructure.db.engines import short_reason as short_reason
 from shop.infrastructure.db.gauges import outbox_depth, pool_usage
 from shop.infrastructure.db.main.carts import SqlCarts, SqlVouchers
 from shop.infrastructure.db.main.idempotency import SqlIdempotency
@@ -78,6 +83,7 @@ from shop.services.ports import (
     UserRepository,
 )
 from shop.services.request_log import RequestLogRetention, RequestLogWriter
+from shop.services.seeding import SeedReport, seed_catalog
 from shop.services.session_watch import SessionWatcher
 from shop.services.shop import ShopServices
 from shop.services.stock_watch import StockWatcher
@@ -90,8 +96,31 @@ from shop.web.app import ASGIApp, create_app
 
 
 def build_databases(settings: Settings) -> Databases:
+    """Raises StoreConfigError naming the store whose URL is not one."""
     return Databases({store: settings.store_url(store) for store in STORES},
                      pool_size=settings.db_pool_size, connect_timeout=settings.db_connect_timeout)
+
+
+# The `shop` command reaches the stores through this module only (Databases, StoreConfigError and short_reason
+# are re-exported for it).
+async def migrate_store(databases: Databases, store: str) -> tuple[str | None, str | None]:
+    """`shop migrate`: one store's schema brought up to date; its revision before and after."""
+    return await migrations.migrate(databases, store)
+
+
+async def store_migrated(databases: Databases, store: str) -> bool:
+    """The store's schema is at the newest revision."""
+    return await migrations.current(databases, store) == migrations.head(store)
+
+
+def build_seeder(settings: Settings, databases: Databases) -> Callable[..., Awaitable[SeedReport]]:
+    """`shop seed`: `seed_catalog` into the catalogue, the stock levels into the main store."""
+    catalog = build_catalog(settings, databases)
+    return partial(seed_catalog, reader=catalog, writer=catalog, stock=SqlStock(databases.store("main")))
+
+
+def build_process_board(settings: Settings) -> FileProcessBoard:
+    return FileProcessBoard(settings.run_dir)
 
 
 def build_catalog(settings: Settings, databases: Databases) -> SqlCatalog:
@@ -139,8 +168,9 @@ def build_secret_box(settings: Settings) -> FernetSecretBox:
     return FernetSecretBox([*settings.totp_key_list(), derived])
 
 
-def build_two_factor(settings: Settings, databases: Databases, *, guesses: Throttle | None = None) -> TwoFactor:
-    return TwoFactor(store=build_users_store(databases).two_factor, otp=PyOtpPasswords(),
+def build_two_factor(settings: Settings, databases: Databases, *, guesses: Throttle | None = None,
+                     users: UsersStore | None = None) -> TwoFactor:
+    return TwoFactor(store=(users or build_users_store(databases)).two_factor, otp=PyOtpPasswords(),
                      box=build_secret_box(settings), issuer=settings.shop_name,
                      throttle=guesses or build_guesses(settings))
 
@@ -156,17 +186,18 @@ def build_totp_rekey(settings: Settings, databases: Databases, *,
     return rekey
 
 
-def build_session_watch(settings: Settings, databases: Databases) -> SessionWatcher:
+def build_session_watch(settings: Settings, databases: Databases, *,
+                        users: UsersStore | None = None) -> SessionWatcher:
     """A web worker's copy of the sessions that ended, which its access-token checks read."""
-    return SessionWatcher(build_users_store(databases).ended_sessions,
+    return SessionWatcher((users or build_users_store(databases)).ended_sessions,
                           token_lifetime=timedelta(seconds=settings.access_token_seconds),
                           interval=settings.session_poll_interval)
 
 
 def build_auth(settings: Settings, databases: Databases, *, two_factor: TwoFactor | None = None,
-               sessions: SessionWatcher | None = None) -> AuthService:
+               sessions: SessionWatcher | None = None, users: UsersStore | None = None) -> AuthService:
     """Without `sessions`, an access token's session is looked up in the store on every check."""
-    users = build_users_store(databases)
+    users = users or build_users_store(databases)
     return AuthService(
         users=users.users, refresh_tokens=users.refresh_tokens, ended_sessions=users.ended_sessions,
         sessions=sessions, hasher=Argon2Passwords(),
@@ -174,7 +205,7 @@ def build_auth(settings: Settings, databases: Databases, *, two_factor: TwoFacto
         throttle=AttemptThrottle({"account": settings.login_limit_account, "client": settings.login_limit_client},
                                  redis_url=settings.redis_url),
         refresh_ttl=timedelta(days=settings.refresh_token_days),
-        second_factor=two_factor or build_two_factor(settings, databases))
+        second_factor=two_factor or build_two_factor(settings, databases, users=users))
 
 
 def build_mail_sender(settings: Settings) -> MailSender:
@@ -187,15 +218,16 @@ def build_mail_sender(settings: Settings) -> MailSender:
                                  implicit_tls=settings.smtp_tls, timeout=settings.smtp_timeout), sender)
 
 
-def build_account_flows(settings: Settings, databases: Databases, *,
-                        guesses: Throttle | None = None) -> AccountFlows:
-    users = build_users_store(databases)
+def build_account_flows(settings: Settings, databases: Databases, *, guesses: Throttle | None = None,
+                        users: UsersStore | None = None, web_sessions: WebSessions | None = None) -> AccountFlows:
+    users = users or build_users_store(databases)
     return AccountFlows(
         users=users.users, refresh_tokens=users.refresh_tokens, hasher=Argon2Passwords(),
         tokens=JwtSignedTokens(settings.signing_secret()),
         templates=JinjaMailTemplates(shop_name=settings.shop_name),
         mail=OutboxMailQueue(SqlOutbox(databases.store("main"))), public_url=settings.public_url,
-        throttle=guesses or build_guesses(settings), end_web_sessions=build_web_sessions(databases).end_all)
+        throttle=guesses or build_guesses(settings),
+        end_web_sessions=(web_sessions or build_web_sessions(databases)).end_all)
 
 
 def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awaitable[int]]:
@@ -221,10 +253,11 @@ def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awa
     return deliver
 
 
-def build_customers(databases: Databases) -> Customers:
-    users = build_users_store(databases)
+def build_customers(databases: Databases, *, users: UsersStore | None = None,
+                    web_sessions: WebSessions | None = None) -> Customers:
+    users = users or build_users_store(databases)
     return Customers(users=users.users, refresh_tokens=users.refresh_tokens,
-                     end_web_sessions=build_web_sessions(databases).end_all)
+                     end_web_sessions=(web_sessions or build_web_sessions(databases)).end_all)
 
 
 def build_request_log_file(settings: Settings) -> RequestLogFiles:
@@ -305,9 +338,9 @@ def build_sms_sender(settings: Settings) -> SmsSender:
                                         timeout=settings.sms_timeout))
 
 
-def build_phone_verification(settings: Settings, databases: Databases, *,
-                             guesses: Throttle | None = None) -> PhoneVerification:
-    users = build_users_store(databases)
+def build_phone_verification(settings: Settings, databases: Databases, *, guesses: Throttle | None = None,
+                             users: UsersStore | None = None) -> PhoneVerification:
+    users = users or build_users_store(databases)
     return PhoneVerification(
         codes=users.phone_codes, users=users.users,
         numbers=LibPhoneNumbers(default_region=settings.sms_default_region, regions=settings.sms_regions or None),
@@ -330,23 +363,28 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     probes: list[StoreProbe] = [databases.mongo_store(store) if databases.is_mongo(store)
                                 else SqlStoreProbe(databases, store) for store in STORES]
     guesses = build_guesses(settings)  # one count of wrong codes per account and client, whichever page took them
-    two_factor = build_two_factor(settings, databases, guesses=guesses)
-    session_watch = build_session_watch(settings, databases)
+    users, web_sessions = build_users_store(databases), build_web_sessions(databases)  # once: every service shares them
+    two_factor = build_two_factor(settings, databases, guesses=guesses, users=users)
+    session_watch = build_session_watch(settings, databases, users=users)
     commerce = build_commerce(settings, databases, catalog=catalog_store)
     return ShopServices(catalog=catalog, catalog_admin=admin,
-                        auth=build_auth(settings, databases, two_factor=two_factor, sessions=session_watch),
-                        accounts=build_account_flows(settings, databases, guesses=guesses), two_factor=two_factor,
-                        phone=build_phone_verification(settings, databases, guesses=guesses), carts=commerce.carts,
+                        auth=build_auth(settings, databases, two_factor=two_factor, sessions=session_watch,
+                                        users=users),
+                        accounts=build_account_flows(settings, databases, guesses=guesses, users=users,
+                                                     web_sessions=web_sessions),
+                        two_factor=two_factor,
+                        phone=build_phone_verification(settings, databases, guesses=guesses, users=users),
+                        carts=commerce.carts,
                         checkout=commerce.checkout, orders=commerce.orders, vouchers=commerce.vouchers,
                         idempotency=commerce.idempotency,
                         catalog_staff=CatalogStaff(store=SqlCatalogStaff(databases.store("posts")), catalog=catalog),
-                        customers=build_customers(databases),
+                        customers=build_customers(databases, users=users, web_sessions=web_sessions),
                         order_desk=OrderDesk(SqlOrderSearch(databases.store("main"))),
                         product_images=ProductImages(store=FileMediaStore(settings.var_dir / "media" / "uploads"),
                                                      admin=admin),
-                        web_sessions=build_web_sessions(databases),
+                        web_sessions=web_sessions,
                         catalog_version=watcher, stock_watch=stock_watch, session_watch=session_watch,
-                        processes=FileProcessBoard(settings.run_dir), stores=probes,
+                        processes=build_process_board(settings), stores=probes,
                         usage=UsageService(log=SqlRequestLog(databases.store("main"))),
                         business=BusinessFigures(sales=SqlSales(databases.store("main")), catalog=catalog,
                                                  currency=settings.currency,

@@ -16,17 +16,27 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shop.bootstrap import build_auth, build_catalog, build_databases, build_delivery, build_totp_rekey
+from shop.bootstrap import (
+    Databases,
+    StoreConfigError,
+    build_auth,
+    build_catalog,
+    build_databases,
+    build_delivery,
+    build_process_board,
+    build_seeder,
+    build_totp_rekey,
+    migrate_store,
+    short_reason,
+    store_migrated,
+)
 from shop.config import STORES, Settings
 from shop.domain.errors import InvalidValue
 from shop.domain.users import EmailTaken
 from shop.infrastructure.db import migrate as migrations
-from shop.infrastructure.db.engines import Databases, StoreConfigError, short_reason
-from shop.infrastructure.db.main.stock import SqlStock
 from shop.runtime.serve import ServeOptions, exec_gunicorn, run_with_worker
 from shop.runtime.worker import serve_worker
 from shop.services.ports import StoreUnavailable
-from shop.services.seeding import seed_catalog
 
 app = typer.Typer(help="shop: run, migrate, seed and inspect an online shop.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -119,7 +129,7 @@ def migrate(
 
     async def work(databases: Databases) -> None:
         for name in chosen:
-            before, after = await migrations.migrate(databases, name)
+            before, after = await migrate_store(databases, name)
             state = "up to date" if before == after else f"{before or 'empty'} → {after}"
             out.print(f"{name:6} {databases.host(name)}: {state}", highlight=False)
 
@@ -139,17 +149,15 @@ def seed(
 
     async def work(databases: Databases) -> None:
         for name in ("main", "posts"):
-            if await migrations.current(databases, name) != migrations.head(name):
+            if not await store_migrated(databases, name):
                 _fail(f"the {name} store is not migrated; run `shop migrate` first", 2)
-        catalog = build_catalog(settings, databases)
-        stock = SqlStock(databases.store("main"))
+        seed_catalog = build_seeder(settings, databases)
         with Progress(TextColumn("seeding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=out, transient=not sys.stdout.isatty()) as bar:
             task = bar.add_task("products", total=count)
-            report = await seed_catalog(reader=catalog, writer=catalog, stock=stock, products=count,
-                                        only_if_empty=demo, progress=lambda n: bar.advance(task, n))
+            report = await seed_catalog(products=count, only_if_empty=demo, progress=lambda n: bar.advance(task, n))
         if report.skipped:
-            total = await catalog.count_products()
+            total = await build_catalog(settings, databases).count_products()
             out.print(f"the catalogue already has {total} products; the demo was not added")
         else:
             out.print(f"added {report.categories} categories and {report.products} products")
@@ -169,8 +177,7 @@ def createadmin(
 
     async def work(databases: Databases) -> None:
         # (on MongoDB the users store makes its indexes itself on first use)
-        if not databases.is_mongo("users") and \
-                await migrations.current(databases, "users") != migrations.head("users"):
+        if not databases.is_mongo("users") and not await store_migrated(databases, "users"):
             _fail("the users store is not migrated; run `shop migrate` first", 2)
         try:
             user = await build_auth(settings, databases).create_admin(email=email, password=password, name=name)
@@ -194,7 +201,7 @@ def worker(
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def work(databases: Databases) -> None:
-        if await migrations.current(databases, "main") != migrations.head("main"):
+        if not await store_migrated(databases, "main"):
             _fail("the main store is not migrated; run `shop migrate` first", 2)
         try:
             deliver = build_delivery(settings, databases)
@@ -263,7 +270,6 @@ def _serve_pools(settings: Settings, path: Path, *, host: str | None, port: int 
                  max_requests: int, max_requests_jitter: int | None, nginx: str | None, with_worker: bool) -> None:
     from rich.markup import escape  # the messages quote [pools.<name>] tables, which are not markup
 
-    from shop.infrastructure.process_files import FileProcessBoard
     from shop.runtime import supervisor
     from shop.runtime.nginx import NginxError, StaticFile, find_nginx
     from shop.runtime.pools import PoolsFileError, read_pools
@@ -293,7 +299,7 @@ def _serve_pools(settings: Settings, path: Path, *, host: str | None, port: int 
                                        nginx_binary=binary, log_level=settings.log_level, max_requests=max_requests,
                                        max_requests_jitter=max_requests_jitter, static_files=static)
     try:
-        supervisor.run(plan, serving, board=FileProcessBoard(settings.run_dir), with_worker=with_worker)
+        supervisor.run(plan, serving, board=build_process_board(settings), with_worker=with_worker)
     except (supervisor.SupervisorError, NginxError) as exc:
         _fail(escape(str(exc)))
 
