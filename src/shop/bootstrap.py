@@ -19,14 +19,17 @@ from shop.infrastructure.db.engines import SqlStoreProbe
 from shop.infrastructure.db.engines import StoreConfigError as StoreConfigError
 from shop.infrastructure.db.engines import short_reason as short_reason
 from shop.infrastructure.db.gauges import outbox_depth, pool_usage
-from shop.infrastructure.db.main.carts import SqlCarts, SqlVouchers
+from shop.infrastructure.db.main.carts import SqlCarts
+from shop.infrastructure.db.main.dialects import dialect_for
 from shop.infrastructure.db.main.idempotency import SqlIdempotency
 from shop.infrastructure.db.main.order_search import SqlOrderSearch
-from shop.infrastructure.db.main.orders import SqlMainUnitOfWork, SqlOrders
+from shop.infrastructure.db.main.orders import SqlOrders
 from shop.infrastructure.db.main.outbox import SqlOutbox
 from shop.infrastructure.db.main.request_log import SqlRequestLogStore
 from shop.infrastructure.db.main.stock import SqlStock
+from shop.infrastructure.db.main.unit_of_work import SqlMainUnitOfWork
 from shop.infrastructure.db.main.usage import SqlRequestLog, SqlSales
+from shop.infrastructure.db.main.vouchers import SqlVouchers
 from shop.infrastructure.db.main.web_sessions import SqlWebSessions
 from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.infrastructure.db.posts.catalog_staff import SqlCatalogStaff
@@ -308,7 +311,11 @@ class Commerce:
     def __init__(self, settings: Settings, databases: Databases, *, catalog: SqlCatalog | None = None) -> None:
         main = databases.store("main")
         catalog = catalog or build_catalog(settings, databases)
-        units, carts, vouchers = SqlMainUnitOfWork(main, catalog=catalog), SqlCarts(main), SqlVouchers(main)
+        # the database's own statements, chosen once; the catalogue's offers read inside the unit's transaction
+        # where the catalogue shares the main database (one connection per unit, never two of one pool)
+        units = SqlMainUnitOfWork(main, dialect=dialect_for(main.backend), offers=catalog,
+                                  offers_on=catalog.offers_within if catalog.shares_pool_with(main) else None)
+        carts, vouchers = SqlCarts(main), SqlVouchers(main)
         gateways = build_gateways(settings)
         self.flags = InStockFlags(projection=catalog, stock=SqlStock(main))
         self.carts = CartService(carts=carts, vouchers=vouchers, catalog=catalog, stock=SqlStock(main),

@@ -16,9 +16,10 @@ from shop.domain.errors import OutOfStock
 from shop.domain.inventory import StockLevel
 from shop.infrastructure.db.driver_sql import DriverWrites
 from shop.infrastructure.db.engines import Databases
-from shop.infrastructure.db.main.orders import SqlMainUnitOfWork
+from shop.infrastructure.db.main.dialects import dialect_for
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.main.tables import outbox, stock_levels
+from shop.infrastructure.db.main.unit_of_work import SqlMainUnitOfWork
 from shop.infrastructure.db.posts.catalog import SqlCatalog
 from shop.services.ports import StoreUnavailable
 
@@ -88,17 +89,18 @@ async def test_reserving_and_taking_many_skus_at_once_never_deadlocks_and_counts
     main = databases.store("main")
     skus = [f"DW-M{n}" for n in range(5)]
     await SqlStock(main).set_levels([StockLevel(sku, 1000) for sku in skus])
-    units = SqlMainUnitOfWork(main, catalog=SqlCatalog(databases.store("posts"), currency="EUR"))
+    units = SqlMainUnitOfWork(main, dialect=dialect_for(main.backend),
+                              offers=SqlCatalog(databases.store("posts"), currency="EUR"))
     rng = random.Random(7)
     plans = [sorted(rng.sample(skus, rng.randint(2, 5))) for _ in range(60)]
 
     async def one(n: int, wanted: list[str]) -> None:
         async with units.begin() as unit:
             await unit.conn.execute(select(1))
-            await unit.reserve([(sku, 1 + n % 3) for sku in wanted])
+            await unit.stock.reserve([(sku, 1 + n % 3) for sku in wanted])
             await asyncio.sleep(0)
             if n % 2 == 0:
-                await unit.take([(sku, 1 + n % 3) for sku in wanted])
+                await unit.stock.take([(sku, 1 + n % 3) for sku in wanted])
 
     outcomes = await asyncio.gather(*(one(n, plan) for n, plan in enumerate(plans)), return_exceptions=True)
     assert [o for o in outcomes if o is not None] == []
@@ -114,12 +116,13 @@ async def test_reserving_and_taking_many_skus_at_once_never_deadlocks_and_counts
 async def test_a_short_sku_among_many_holds_nothing_and_names_the_first_short_one(databases: Databases) -> None:
     main = databases.store("main")
     await SqlStock(main).set_levels([StockLevel("DW-S1", 5), StockLevel("DW-S2", 1), StockLevel("DW-S3", 0)])
-    units = SqlMainUnitOfWork(main, catalog=SqlCatalog(databases.store("posts"), currency="EUR"))
+    units = SqlMainUnitOfWork(main, dialect=dialect_for(main.backend),
+                              offers=SqlCatalog(databases.store("posts"), currency="EUR"))
 
     async def reserve(wanted: list[tuple[str, int]]) -> Sequence[str]:
         async with units.begin() as unit:
             await unit.conn.execute(select(1))
-            return await unit.reserve(wanted)
+            return await unit.stock.reserve(wanted)
 
     with pytest.raises(OutOfStock) as short:
         await reserve([("DW-S1", 2), ("DW-S2", 2), ("DW-S3", 1)])

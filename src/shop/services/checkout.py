@@ -25,11 +25,11 @@ from shop.domain.users import normalize_email
 from shop.services.cart import priced_lines
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_events import CommerceEvents, NoEvents
-from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork
 from shop.services.email_delivery import MailTemplates, queue_email
 from shop.services.idempotency import Ticket
 from shop.services.in_stock import InStockFlags
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
+from shop.services.unit_of_work import CommerceUnit, MainUnitOfWork
 
 STOCK_CHANGED = "stock"
 STRAY_REFUND = "refund"  # outbox job: money captured for an order already canceled goes back
@@ -131,7 +131,7 @@ class CheckoutService:
         if code is None:
             return None, Money.zero(goods.currency)
         normalized = normalize_code(code, field="discount_code")
-        voucher = await unit.voucher(normalized)
+        voucher = await unit.vouchers.get(normalized)
         if voucher is None:
             raise VoucherNotApplicable(normalized, "does not exist")
         voucher.check(goods, now=self._clock())
@@ -147,12 +147,12 @@ class CheckoutService:
         email, email_key = normalize_email(request.email)
         access_key = secrets.token_urlsafe(18)
         async with self._units.begin() as unit:
-            cart = await unit.lock_cart(request.cart_id)
+            cart = await unit.carts.lock(request.cart_id)
             if cart is None or (cart.customer_id is not None and cart.customer_id != request.customer_id):
                 raise NotFound("cart", request.cart_id)
             if cart.empty:
                 raise InvalidValue("cart_id", "the cart is empty")
-            offers = await unit.offers([line.sku for line in cart.lines])
+            offers = await unit.catalog.offers([line.sku for line in cart.lines])
             lines, gone = priced_lines(cart, offers)
             if gone:
                 raise ItemsUnavailable([cart.line(line_id).sku for line_id in gone])
@@ -174,21 +174,21 @@ class CheckoutService:
                 created_at=now, discount_code=voucher.code if voucher else None, cart_id=cart.id,
                 reservation_expires_at=now + self._reservation, history=[(OrderStatus.PENDING, now)])
             cart.close()
-            order_id, number = await unit.add_order(order, access_key_hash=hash_access_key(access_key))
+            order_id, number = await unit.orders.add(order, access_key_hash=hash_access_key(access_key))
             order.number = number
             if request.idempotency is not None:
-                await unit.attach_order(request.idempotency.scope, request.idempotency.key, number=number,
+                await unit.orders.attach_to_key(request.idempotency.scope, request.idempotency.key, number=number,
                                         access_key=access_key)
             if voucher is not None:
-                await unit.redeem(voucher, customer_key=customer_key(request.customer_id, email_key),
+                await unit.vouchers.redeem(voucher, customer_key=customer_key(request.customer_id, email_key),
                                   order_id=order_id)
             cart.updated_at = now
-            await unit.set_cart_status(cart)
+            await unit.carts.set_status(cart)
             # stock last: its rows are the ones every checkout wants, so they are held only for the reservation
             # and the commit. Orders, vouchers and stock are locked in that order everywhere (a declined
             # order's cart is reopened after its stock, but a checkout never waits for stock while holding a
             # cart that is not open), so these transactions cannot wait on each other in a circle.
-            sold_out = await unit.reserve(quantities(order.lines))
+            sold_out = await unit.stock.reserve(quantities(order.lines))
             if sold_out:  # the in-stock flags change only when the last unit is held
                 await stock_changed(unit, sold_out, self._flags)
 
@@ -211,7 +211,7 @@ class CheckoutService:
         outcome never reached the order is asked for again under the same gateway key (so never taken twice)."""
         token = check_token(request.payment_token)
         async with self._units.begin() as unit:
-            found = await unit.lock_order(number)
+            found = await unit.orders.lock(number)
         if found is None:
             raise NotFound("order", number)
         order = found[1]
@@ -242,7 +242,7 @@ class CheckoutService:
                 return order
         captured = declined = False
         async with self._units.begin() as unit:
-            found = await unit.lock_order(number)
+            found = await unit.orders.lock(number)
             if found is None:
                 raise NotFound("order", number)
             order_id, order = found
@@ -263,7 +263,7 @@ class CheckoutService:
                 status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
                     else PaymentStatus.PENDING
                 order.payment = _charged(order.payment, result, status)
-                await unit.set_payment(order_id, order.payment)
+                await unit.orders.set_payment(order_id, order.payment)
         if captured:
             self.events.payment_captured(order)
         elif declined:
@@ -281,10 +281,10 @@ class CheckoutService:
         order.reservation_expires_at = None
         order.move_to(OrderStatus.PAID, at=self._clock())
         confirmation = self.order_email("order-confirmation", order)
-        if not await unit.update_order(order_id, order, only_if=OrderStatus.PENDING if if_pending else None):
+        if not await unit.orders.update(order_id, order, only_if=OrderStatus.PENDING if if_pending else None):
             return False
         await queue_email(unit.outbox, confirmation)
-        await unit.take(quantities(order.lines))
+        await unit.stock.take(quantities(order.lines))
         return True
 
     async def refund_if_canceled(self, unit: CommerceUnit, order_id: int, order: Order, captured: Payment, *,
@@ -294,7 +294,7 @@ class CheckoutService:
         if order.status is not OrderStatus.CANCELED or order.payment.status is PaymentStatus.REFUNDED:
             return False
         order.payment = captured
-        await unit.set_payment(order_id, order.payment)
+        await unit.orders.set_payment(order_id, order.payment)
         await unit.outbox.add(STRAY_REFUND, {"order": order.number, "provider": provider, "payment_ref": payment_ref})
         return True
 
@@ -302,20 +302,20 @@ class CheckoutService:
                             reopen_cart: bool = False) -> None:
         """A pending order will not be paid: its voucher and stock go back (in that order, as checkout
         takes them: voucher rows before stock rows)."""
-        await unit.give_back(order_id)
-        await unit.release(quantities(order.lines))
+        await unit.vouchers.give_back(order_id)
+        await unit.stock.release(quantities(order.lines))
         await stock_changed(unit, (line.sku for line in order.lines), self._flags)
         order.payment = payment
         order.reservation_expires_at = None
         order.move_to(OrderStatus.CANCELED, at=self._clock())
         if reopen_cart and order.cart_id is not None:
-            cart = await unit.lock_cart(order.cart_id)
+            cart = await unit.carts.lock(order.cart_id)
             if cart is not None:
                 cart.reopen()
                 cart.updated_at = self._clock()
-                await unit.set_cart_status(cart)
+                await unit.carts.set_status(cart)
             order.cart_id = None  # the cart may become another order
-        await unit.update_order(order_id, order)
+        await unit.orders.update(order_id, order)
 
     def order_email(self, template: str, order: Order) -> Email:
         return self._templates.render(template, to=order.email, order=order_view(order),

@@ -23,10 +23,11 @@ from shop.domain.orders import (
 from shop.domain.payments import ChargeResult, ChargeStatus, EventKind, payment_mismatch
 from shop.services.checkout import CheckoutService, hash_access_key, quantities, stock_changed
 from shop.services.clock import Clock, utc_now
-from shop.services.commerce_ports import CommerceUnit, MainUnitOfWork, OrderReader
+from shop.services.commerce_ports import OrderReader
 from shop.services.email_delivery import queue_email
 from shop.services.in_stock import InStockFlags
 from shop.services.payment_gateway import PaymentGateway, SimulatedGateway
+from shop.services.unit_of_work import CommerceUnit, MainUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class OrderService:
             order.move_to(wanted, at=self._clock())
             if tracking is not None:
                 order.tracking = tracking
-            await unit.update_order(order_id, order)
+            await unit.orders.update(order_id, order)
             if email is not None:
                 await queue_email(unit.outbox, self._checkout.order_email(email, order))
             return order
@@ -107,11 +108,11 @@ class OrderService:
                                                    replace(order.payment, status=PaymentStatus.CANCELED))
             else:
                 check_transition(number, order.status, OrderStatus.CANCELED)
-                await unit.restock(quantities(order.lines))
+                await unit.stock.restock(quantities(order.lines))
                 await stock_changed(unit, (line.sku for line in order.lines), self._flags)
                 order.payment = replace(order.payment, status=PaymentStatus.REFUNDED)
                 order.move_to(OrderStatus.CANCELED, at=self._clock())
-                await unit.update_order(order_id, order)
+                await unit.orders.update(order_id, order)
             return order
 
     async def refund(self, number: str) -> Order:
@@ -129,11 +130,11 @@ class OrderService:
     async def _mark_refunded(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment) -> None:
         """The money went back: goods not yet handed to the carrier go back on the shelf."""
         if order.status in GOODS_IN_HAND:
-            await unit.restock(quantities(order.lines))
+            await unit.stock.restock(quantities(order.lines))
             await stock_changed(unit, (line.sku for line in order.lines), self._flags)
         order.payment = replace(payment, status=PaymentStatus.REFUNDED)
         order.move_to(OrderStatus.REFUNDED, at=self._clock())
-        await unit.update_order(order_id, order)
+        await unit.orders.update(order_id, order)
 
     async def _current(self, number: str) -> Order:
         order = await self._reader.order(number)
@@ -164,9 +165,9 @@ class OrderService:
             return WebhookOutcome(applied=False)
         captured = declined = False
         async with self._units.begin() as unit:
-            if not await unit.first_time(provider, event.id, now=self._clock()):
+            if not await unit.payments.first_time(provider, event.id, now=self._clock()):
                 return WebhookOutcome(applied=False, order=number)
-            found = await unit.lock_order(number)
+            found = await unit.orders.lock(number)
             if found is None:
                 return WebhookOutcome(applied=False, order=number)
             order_id, order = found
@@ -178,7 +179,7 @@ class OrderService:
                 # goes back when the reservation runs out), nothing is refunded by itself, and staff are told.
                 # The event's payment is not made the order's: the expiry asks the gateway only about that one
                 order.payment = order.payment.mismatched(mismatch)
-                await unit.set_payment(order_id, order.payment)
+                await unit.orders.set_payment(order_id, order.payment)
                 log.warning("%s %s; order %s is not paid by it and is flagged for staff", provider, mismatch, number)
             elif event.kind is EventKind.PAYMENT_SUCCEEDED and order.status is OrderStatus.PENDING:
                 await self._checkout.mark_paid(unit, order_id, order, replace(payment, status=PaymentStatus.CAPTURED))
@@ -239,7 +240,7 @@ class OrderService:
                                                                         order.payment.reference))
             else:
                 async with self._units.begin() as unit:
-                    found = await unit.lock_order(number)
+                    found = await unit.orders.lock(number)
                     if found is None or found[1].status is not OrderStatus.PENDING:
                         continue
                     order_id, locked = found
@@ -263,15 +264,15 @@ class OrderService:
         await self._gateways[payload["provider"]].refund(payload["payment_ref"], order.totals.total,
                                                          idempotency_key=f"refund-{number}")
         async with self._units.begin() as unit:
-            found = await unit.lock_order(number)
+            found = await unit.orders.lock(number)
             if found is not None:
                 order_id, locked = found
-                await unit.set_payment(order_id, replace(locked.payment, status=PaymentStatus.REFUNDED))
+                await unit.orders.set_payment(order_id, replace(locked.payment, status=PaymentStatus.REFUNDED))
 
 
 async def _locked(unit: CommerceUnit, number: str) -> tuple[int, Order]:
     """The order and its id, locked for the rest of the unit's transaction; NotFound if there is none."""
-    found = await unit.lock_order(number)
+    found = await unit.orders.lock(number)
     if found is None:
         raise NotFound("order", number)
     return found

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Compiled
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
@@ -33,6 +34,15 @@ class _Compiled:
         values = (params[name] if name in params else self.fixed[name] for name in self.names)
         return [value if process is None else process(value)
                 for value, process in zip(values, self.processors, strict=True)]
+
+
+def bind_processors(compiled: Compiled) -> Mapping[str, Any]:
+    """The processors SQLAlchemy itself applies to a compiled statement's bound values, by parameter name.
+
+    The one read of SQLAlchemy's private API (`SQLCompiler._bind_processors`, a memoized mapping since 1.4);
+    tests/unit/test_driver_sql.py fails if an upgrade moves or changes it."""
+    processors: Mapping[str, Any] = compiled._bind_processors  # type: ignore[attr-defined]
+    return processors
 
 
 def _one(process: Any) -> Callable[[Any], Any] | None:
@@ -60,7 +70,7 @@ class DriverWrites:
             return found[1]
         compiled = statement.compile(dialect=conn.dialect, column_keys=list(names))
         order = tuple(compiled.positiontup or ())
-        processors = compiled._bind_processors  # the processors SQLAlchemy itself applies
+        processors = bind_processors(compiled)
         fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items()
                  if name not in names and not bind.required}
         entry = _Compiled(sql=str(compiled), names=order, processors=tuple(_one(processors.get(n)) for n in order),

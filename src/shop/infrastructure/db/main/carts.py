@@ -1,23 +1,21 @@
-"""Carts and vouchers in the main store."""
+"""Carts in the main store."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.domain.cart import Cart, CartLine, CartStatus
-from shop.domain.discounts import Voucher, VoucherKind
-from shop.domain.errors import Conflict, NotFound
+from shop.domain.errors import NotFound
 from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
-from shop.infrastructure.db.main.tables import cart_lines, carts, vouchers
-from shop.infrastructure.db.money_columns import from_minor, to_minor
+from shop.infrastructure.db.main.tables import cart_lines, carts
+
+if TYPE_CHECKING:
+    from shop.infrastructure.db.main.dialects import MainDialect
 
 
 def _cart(row: Any, lines: list[CartLine]) -> Cart:
@@ -25,30 +23,33 @@ def _cart(row: Any, lines: list[CartLine]) -> Cart:
                 lines=lines, discount_code=row.discount_code, status=CartStatus(row.status))
 
 
-_CART = select(carts).where(carts.c.id == bindparam("cart_id"))
-_CART_LOCKED = _CART.with_for_update()
+_CART_LOCKED = select(carts).where(carts.c.id == bindparam("cart_id")).with_for_update()
 _LINES = select(cart_lines).where(cart_lines.c.cart_id == bindparam("cart_id")).order_by(cart_lines.c.position)
 # the cart and its lines in one round trip (a cart without lines is one row whose line columns are NULL)
 _JOINED = (select(carts, cart_lines.c.id.label("line_id"), cart_lines.c.sku, cart_lines.c.quantity)
            .select_from(carts.outerjoin(cart_lines, cart_lines.c.cart_id == carts.c.id))
            .where(carts.c.id == bindparam("cart_id")).order_by(cart_lines.c.position))
-# PostgreSQL locks only the cart's row of the join (FOR UPDATE OF); MariaDB has no OF and would lock the lines
-# too, so there the cart is locked alone and its lines read after
-_JOINED_LOCKED_PG = _JOINED.with_for_update(of=carts)
+# FOR UPDATE OF: only the cart's row of the join is locked (PostgreSQL; MariaDB has no OF and would lock the
+# lines too, so there the cart is locked alone and its lines read after: `lock_cart_then_lines`)
+_JOINED_LOCKING_CART = _JOINED.with_for_update(of=carts)
 _SET_STATUS = update(carts).where(carts.c.id == bindparam("b_id"))
 
 
-async def load_cart(conn: AsyncConnection, cart_id: str, *, lock: bool = False) -> Cart | None:
-    key = {"cart_id": cart_id}
-    if lock and conn.dialect.name != "postgresql":
-        row = (await conn.execute(_CART_LOCKED, key)).first()
-        if row is None:
-            return None
-        return _cart(row, [CartLine(line.id, line.sku, line.quantity) for line in await conn.execute(_LINES, key)])
-    rows = (await conn.execute(_JOINED_LOCKED_PG if lock else _JOINED, key)).all()
+async def load_cart(conn: AsyncConnection, cart_id: str, *, locking: bool = False) -> Cart | None:
+    """The cart with its lines, in one round trip; `locking`: its row locked (a database with FOR UPDATE OF)."""
+    rows = (await conn.execute(_JOINED_LOCKING_CART if locking else _JOINED, {"cart_id": cart_id})).all()
     if not rows:
         return None
     return _cart(rows[0], [CartLine(row.line_id, row.sku, row.quantity) for row in rows if row.line_id is not None])
+
+
+async def lock_cart_then_lines(conn: AsyncConnection, cart_id: str) -> Cart | None:
+    """The cart's row locked alone, then its lines read."""
+    key = {"cart_id": cart_id}
+    row = (await conn.execute(_CART_LOCKED, key)).first()
+    if row is None:
+        return None
+    return _cart(row, [CartLine(line.id, line.sku, line.quantity) for line in await conn.execute(_LINES, key)])
 
 
 _INSERT_CART = insert(carts)
@@ -110,27 +111,20 @@ async def store_carts(conn: AsyncConnection, carts_now: Sequence[Cart]) -> None:
 
 
 class CartRows:
-    """CartRepository on a connection inside someone else's transaction."""
+    """LockedCarts inside a unit of work's transaction."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    __slots__ = ("_conn", "_dialect")
+
+    def __init__(self, conn: AsyncConnection, dialect: MainDialect) -> None:
         self._conn = conn
+        self._dialect = dialect
+
+    async def lock(self, cart_id: str) -> Cart | None:
+        return await self._dialect.lock_cart(self._conn, cart_id)
 
     async def set_status(self, cart: Cart) -> None:
-        """Store only a changed status (ordered, open again): the lines are as they were."""
         await WRITES.execute(self._conn, _SET_STATUS, {"b_id": cart.id, "status": cart.status.value,
                                                        "updated_at": cart.updated_at})
-
-    async def get(self, cart_id: str) -> Cart | None:
-        return await load_cart(self._conn, cart_id)
-
-    async def open_cart_of(self, customer_id: str) -> Cart | None:
-        return await _open_cart_of(self._conn, customer_id)
-
-    async def add(self, cart: Cart) -> None:
-        await insert_cart(self._conn, cart)
-
-    async def save(self, *carts_now: Cart) -> None:
-        await store_carts(self._conn, carts_now)
 
 
 async def _open_cart_of(conn: AsyncConnection, customer_id: str) -> Cart | None:
@@ -159,51 +153,3 @@ class SqlCarts:
 
     async def save(self, *carts_now: Cart) -> None:
         await self._store.transaction(lambda conn: store_carts(conn, carts_now))
-
-
-def voucher_of(row: Any) -> Voucher:
-    return Voucher(code=row.code, kind=VoucherKind(row.kind), value=Decimal(row.value), currency=row.currency,
-                   min_order=from_minor(row.min_order, row.currency) if row.min_order is not None else None,
-                   starts_at=row.starts_at, ends_at=row.ends_at, usage_limit=row.usage_limit,
-                   per_customer_limit=row.per_customer_limit, times_used=row.times_used, active=bool(row.active))
-
-
-_VOUCHER = select(vouchers).where(vouchers.c.code == bindparam("code"))
-
-
-async def load_voucher(conn: AsyncConnection, code: str) -> Voucher | None:
-    row = (await conn.execute(_VOUCHER, {"code": code})).first()
-    return voucher_of(row) if row is not None else None
-
-
-class SqlVouchers:
-    """VoucherRepository over the main store."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def get(self, code: str) -> Voucher | None:
-        async with self._store.read() as conn:
-            return await load_voucher(conn, code)
-
-    async def all(self) -> Sequence[Voucher]:
-        async with self._store.read() as conn:
-            rows = (await conn.execute(select(vouchers).order_by(vouchers.c.created_at, vouchers.c.code))).all()
-        return [voucher_of(row) for row in rows]
-
-    async def add(self, voucher: Voucher, *, now: datetime) -> None:
-        row = {"code": voucher.code, "kind": voucher.kind.value, "value": str(voucher.value),
-               "currency": voucher.currency,
-               "min_order": to_minor(voucher.min_order) if voucher.min_order is not None else None,
-               "starts_at": voucher.starts_at, "ends_at": voucher.ends_at, "usage_limit": voucher.usage_limit,
-               "per_customer_limit": voucher.per_customer_limit, "times_used": 0, "active": voucher.active,
-               "created_at": now}
-        try:
-            await self._store.transaction(lambda conn: conn.execute(insert(vouchers).values(**row)))
-        except IntegrityError:
-            raise Conflict(f"a voucher with the code {voucher.code} exists") from None
-
-    async def deactivate(self, code: str) -> bool:
-        changed = await self._store.transaction(
-            lambda conn: conn.execute(update(vouchers).where(vouchers.c.code == code).values(active=False)))
-        return bool(changed.rowcount == 1)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 
 from shop.infrastructure.db.engines import Store
-from shop.infrastructure.db.main.orders import insert_ignoring_duplicates
+from shop.infrastructure.db.main.dialects import dialect_for
 from shop.infrastructure.db.main.tables import idempotency_keys
 from shop.services.commerce_ports import Claim
 
@@ -19,7 +19,7 @@ class SqlIdempotency:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._insert = insert_ignoring_duplicates(store.backend, idempotency_keys)
+        self._insert = dialect_for(store.backend).insert_ignoring(idempotency_keys)
 
     async def claim(self, scope: str, key: str, fingerprint: str, *, now: datetime, lock_for: float,
                     keep_for: float) -> Claim:

@@ -1,20 +1,33 @@
-"""Stock levels in the main store."""
+"""Stock levels in the main store: the levels staff set and pages read, and the reservations of a unit of work.
+
+Stock is never oversold because every change to it is one conditional UPDATE that the database applies
+atomically: `reserved = reserved + n WHERE on_hand - reserved >= n`. Two checkouts for the last unit both send it;
+the row lock makes the second wait, re-check the condition against the committed row, and match nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shop.domain.errors import Conflict, OutOfStock
 from shop.domain.inventory import StockLevel
 from shop.infrastructure.db.bulk import upsert_many
+from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.tables import stock_levels
 from shop.infrastructure.db.types import utcnow
+
+if TYPE_CHECKING:
+    from shop.infrastructure.db.main.dialects import MainDialect
+
+Quantities = Sequence[tuple[str, int]]
 
 
 def _upsert(backend: str) -> Any:
@@ -87,3 +100,85 @@ class SqlStock:
                 continue
         raise RuntimeError(f"stock of {sku} kept changing while it was being set")
 
+
+def _stock_statement(guard: Any, **values: Any) -> Any:
+    return update(stock_levels).where(stock_levels.c.sku == bindparam("b_sku"), guard).values(
+        updated_at=bindparam("b_now"), **values)
+
+
+_s = stock_levels.c
+_n: Any = bindparam("b_n")
+# statements built once: building and hashing a statement costs more CPU than the round trip itself
+_STOCK = {
+    "reserve": _stock_statement(_s.on_hand - _s.reserved >= _n, reserved=_s.reserved + _n),
+    "take": _stock_statement(_s.reserved >= _n, on_hand=_s.on_hand - _n, reserved=_s.reserved - _n),
+    "release": _stock_statement(_s.reserved >= _n, reserved=_s.reserved - _n),
+    "restock": _stock_statement(_s.on_hand >= 0, on_hand=_s.on_hand + _n),
+}
+_RESERVE_RETURNING = _STOCK["reserve"].returning(_s.on_hand - _s.reserved)
+_AVAILABLE = select(_s.on_hand - _s.reserved).where(_s.sku == bindparam("b_sku"))
+_LEFT = select(_s.sku, _s.on_hand - _s.reserved).where(_s.sku.in_(bindparam("skus", expanding=True)))
+
+
+def short(sku: str, units: int, what: str) -> Conflict:
+    return Conflict(f"stock of {sku} does not hold the {units} units this order counts on ({what})")
+
+
+async def out_of_stock(conn: AsyncConnection, sku: str, units: int) -> NoReturn:
+    level = (await conn.execute(_AVAILABLE, {"b_sku": sku})).scalar()
+    raise OutOfStock(sku, requested=units, available=max(0, level or 0))
+
+
+async def change_stock(conn: AsyncConnection, what: str, quantities: Quantities) -> None:
+    """One conditional UPDATE per SKU (`what`: take, release or restock); Conflict if a row does not hold it."""
+    statement = _STOCK[what]
+    now = utcnow()
+    for sku, units in quantities:
+        if await WRITES.execute(conn, statement, {"b_sku": sku, "b_n": units, "b_now": now}) != 1:
+            raise short(sku, units, what)
+
+
+async def reserve_returning(conn: AsyncConnection, quantities: Quantities) -> list[str]:
+    """Reserve SKU by SKU, each UPDATE … RETURNING telling what is left; the SKUs with none left."""
+    now = utcnow()
+    sold_out = []
+    for sku, units in quantities:
+        remaining = await WRITES.returned(conn, _RESERVE_RETURNING, {"b_sku": sku, "b_n": units, "b_now": now})
+        if remaining is None:  # the whole transaction rolls back: nothing stays held
+            await out_of_stock(conn, sku, units)
+        if remaining <= 0:
+            sold_out.append(sku)
+    return sold_out
+
+
+async def reserve_then_read(conn: AsyncConnection, quantities: Quantities) -> list[str]:
+    """Reserve SKU by SKU where UPDATE cannot RETURN, then one read of the rows this transaction now holds
+    tells what is left (cheaper than refreshing flags after each sale); the SKUs with none left."""
+    now = utcnow()
+    for sku, units in quantities:
+        if await WRITES.execute(conn, _STOCK["reserve"], {"b_sku": sku, "b_n": units, "b_now": now}) != 1:
+            await out_of_stock(conn, sku, units)
+    found = await conn.execute(_LEFT, {"skus": [sku for sku, _ in quantities]})
+    return [sku for sku, available in found if available <= 0]
+
+
+class StockRows:
+    """StockRepository inside a unit of work's transaction."""
+
+    __slots__ = ("_conn", "_dialect")
+
+    def __init__(self, conn: AsyncConnection, dialect: MainDialect) -> None:
+        self._conn = conn
+        self._dialect = dialect
+
+    async def reserve(self, quantities: Quantities) -> Sequence[str]:
+        return await self._dialect.reserve(self._conn, quantities)
+
+    async def take(self, quantities: Quantities) -> None:
+        await self._dialect.take(self._conn, quantities)
+
+    async def release(self, quantities: Quantities) -> None:
+        await change_stock(self._conn, "release", quantities)
+
+    async def restock(self, quantities: Quantities) -> None:
+        await change_stock(self._conn, "restock", quantities)

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.infrastructure.db.engines import Store
-from shop.infrastructure.db.main.orders import insert_ignoring_duplicates
+from shop.infrastructure.db.main.dialects import dialect_for
 from shop.infrastructure.db.main.tables import web_sessions
 from shop.services.web_sessions import WebSession
 
@@ -23,6 +23,7 @@ def _data(session: WebSession) -> dict[str, object]:
 class SqlWebSessions:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._insert = dialect_for(store.backend).insert_ignoring(web_sessions)
 
     async def get(self, key: str, *, now: datetime) -> WebSession | None:
         async with self._store.read() as conn:
@@ -43,7 +44,7 @@ class SqlWebSessions:
             changed = await conn.execute(update(web_sessions).where(_w.key == key).values(
                 user_id=session.user_id, data=values["data"], expires_at=session.expires_at))
             if changed.rowcount == 0:
-                await conn.execute(insert_ignoring_duplicates(self._store.backend, web_sessions).values(**values))
+                await conn.execute(self._insert.values(**values))
 
         await self._store.transaction(store)
 

@@ -190,9 +190,14 @@ class SqlCatalog:
         async with self._store.read() as conn:
             return await self.offers_on(conn, skus)
 
-    def shares_pool_with(self, conn: AsyncConnection) -> bool:
-        """Whether `conn` comes from this catalogue's connection pool (the catalogue lives in its database)."""
-        return conn.engine.sync_engine.pool is self._store.engine.sync_engine.pool
+    def shares_pool_with(self, store: Store) -> bool:
+        """Whether `store`'s connections come from this catalogue's pool (the catalogue lives in its database)."""
+        return store.engine.sync_engine.pool is self._store.engine.sync_engine.pool
+
+    def offers_within(self, conn: AsyncConnection) -> CatalogOffersOn:
+        """The offers (an `OfferSource`) read on `conn`, a connection of the catalogue's database the caller
+        holds, e.g. inside its transaction."""
+        return CatalogOffersOn(self, conn)
 
     async def offers_on(self, conn: AsyncConnection, skus: Sequence[str]) -> dict[str, Offer]:
         """`offers`, read on a connection of the catalogue's database the caller holds (e.g. inside its
@@ -448,3 +453,16 @@ _SEARCH = {"postgresql": _search_postgresql, "sqlite": _search_sqlite, "mysql": 
            "mariadb": _search_mysql}
 _SEARCH_PARAMS = {"postgresql": _postgresql_params, "sqlite": _sqlite_params, "mysql": _mysql_params,
                   "mariadb": _mysql_params}
+
+
+class CatalogOffersOn:
+    """`OfferSource` on a connection of the catalogue's database that someone else holds."""
+
+    __slots__ = ("_catalog", "_conn")
+
+    def __init__(self, catalog: SqlCatalog, conn: AsyncConnection) -> None:
+        self._catalog = catalog
+        self._conn = conn
+
+    async def offers(self, skus: Sequence[str]) -> dict[str, Offer]:
+        return await self._catalog.offers_on(self._conn, skus)
