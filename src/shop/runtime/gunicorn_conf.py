@@ -71,8 +71,8 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """The worker has imported the app. Everything made so far (modules, FastAPI's routes and models, SQLAlchemy's
-    tables: ~150,000 objects) lives as long as the worker, and a full collection walking them all took 80 ms — a
-    request caught behind one waited that long (the catalogue benchmark's p99 was 50-140 ms). Frozen, they are out
-    of the collector's sight; a full collection walks only what came after."""
+    tables) lives as long as the worker, and a full collection walking it all stalled whatever request was behind
+    it. Frozen, it is out of the collector's sight; a full collection walks only what came after
+    (docs/decisions/2026-12-06-gc-freeze-after-import.md)."""
     gc.collect()
     gc.freeze()

@@ -2,9 +2,8 @@
 
 uvicorn writes a response's status line and headers as soon as the app starts the response, and its body when the
 app sends it: two `send()` system calls (and, over TCP, two segments) for every response, although nearly every
-response's body follows its head within the same turn of the event loop. On this project's benchmark machine a
-system call costs as much as the whole response cache lookup, and the first of the two writes was a quarter of a
-worker's CPU for a cached catalogue read.
+response's body follows its head within the same turn of the event loop, and a system call costs as much as a
+response cache lookup (docs/decisions/2026-12-06-one-write-per-response.md).
 
 `CoalescingTransport` holds one write back: the next write goes out together with it, and if none comes in the
 same turn of the loop, the held bytes go out on their own at the start of the next turn (a streamed response

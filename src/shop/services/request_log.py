@@ -70,7 +70,9 @@ class RequestLogFile(Protocol):
         ...
 
 
-FILE_SLICE = 200  # records formatted and written between two yields to the event loop (~1-2 ms of work)
+# records formatted and written between two yields to the event loop: no request waits behind a whole interval
+# (docs/decisions/2026-12-06-request-log-file-slices.md)
+FILE_SLICE = 200
 
 
 class RequestLogWriter:

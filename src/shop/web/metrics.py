@@ -54,8 +54,8 @@ def _refresh_pid() -> None:
 
 
 if MULTIPROCESS:
-    # Multiprocess values ask for the process id on every change, to notice a fork; getpid() is a system call
-    # (glibc no longer caches it), five per request. The id is read once here and again in a forked child.
+    # Multiprocess values ask for the process id on every change, to notice a fork, and getpid() is a system call:
+    # read once here and again in a forked child (docs/decisions/2026-12-06-prometheus-process-id-once.md).
     os.register_at_fork(after_in_child=_refresh_pid)
     values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _PID[0])  # type: ignore[no-untyped-call]
 _LABELS = ("method", "route", "status")
@@ -93,11 +93,11 @@ def _child(key: tuple[str, str, int]) -> tuple[Counter, Histogram]:
 class _RequestFigures:
     """Answered requests added up in the worker and written to the shared figures once per turn of the event loop.
 
-    Under gunicorn a figure's every change is a locked write to a memory-mapped file: a request's count and
-    latency were three of them, 3.7 µs of a cached catalogue read's ~80. Here a request adds to a small table; at
-    the end of the loop's turn (when a response has gone, before the next request is read) the table goes to the
-    figures at once — a histogram's sum and buckets by what they grew, as `observe` would have moved them one by
-    one. A scrape sees every request answered before the turn ended."""
+    Under gunicorn a figure's every change is a locked write to a memory-mapped file, three per request, a cost
+    the cheapest requests notice (docs/decisions/2026-12-06-request-figures-per-loop-turn.md). Here a request
+    adds to a small table; at the end of the loop's turn (when a response has gone, before the next request is
+    read) the table goes to the figures at once — a histogram's sum and buckets by what they grew, as `observe`
+    would have moved them one by one. A scrape sees every request answered before the turn ended."""
 
     def __init__(self) -> None:
         self._pending: dict[tuple[str, str, int], list[Any]] = {}

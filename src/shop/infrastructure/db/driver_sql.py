@@ -1,10 +1,11 @@
 """Writes on the hottest path (checkout) sent straight to the driver's connection on PostgreSQL.
 
 The statements stay SQLAlchemy Core, built once and compiled by SQLAlchemy for the connection's dialect. What
-is skipped is SQLAlchemy's per-call execution machinery (execution context, cursor adapter, greenlet hop): on
-this machine that costs ~0.09 ms of CPU per statement, as much as asyncpg's whole round trip (~0.07 ms), and a
-checkout sends about twenty. The statement runs on the same connection, inside the transaction the caller's
-`AsyncConnection` has open, with the same bind processors (UTC datetimes, JSON) SQLAlchemy would apply.
+is skipped is SQLAlchemy's per-call execution machinery (execution context, cursor adapter, greenlet hop), which
+costs as much CPU as asyncpg's whole round trip, on each of a checkout's twenty-odd statements
+(docs/decisions/2026-12-06-checkout-writes-on-the-driver.md). The statement runs on the same connection, inside
+the transaction the caller's `AsyncConnection` has open, with the same bind processors (UTC datetimes, JSON)
+SQLAlchemy would apply.
 
 Only for statements whose every column value is given (no Python-side column defaults are filled in here) and
 only while a transaction is open: otherwise, and on every other database, the statement goes through
