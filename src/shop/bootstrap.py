@@ -49,7 +49,7 @@ from shop.infrastructure.payments.test_gateway import TestGateway
 from shop.infrastructure.process_files import FileProcessBoard
 from shop.infrastructure.request_log_file import RequestLogFiles
 from shop.infrastructure.security.passwords import Argon2Passwords
-from shop.infrastructure.security.secret_box import FernetSecretBox
+from shop.infrastructure.security.secret_box import FernetSecretBox, new_key
 from shop.infrastructure.security.throttle import AttemptThrottle
 from shop.infrastructure.security.tokens import JwtAccessTokens, JwtSignedTokens
 from shop.infrastructure.security.totp import PyOtpPasswords
@@ -169,6 +169,11 @@ def build_secret_box(settings: Settings) -> FernetSecretBox:
     derived = base64.urlsafe_b64encode(hmac.new(settings.signing_secret().encode(), b"totp-secrets",
                                                 hashlib.sha256).digest())
     return FernetSecretBox([*settings.totp_key_list(), derived])
+
+
+def new_totp_key() -> str:
+    """A new random key for SHOP_TOTP_KEYS (`shop totp new-key`)."""
+    return new_key()
 
 
 def build_two_factor(settings: Settings, databases: Databases, *, guesses: Throttle | None = None,

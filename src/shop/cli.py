@@ -27,13 +27,13 @@ from shop.bootstrap import (
     build_seeder,
     build_totp_rekey,
     migrate_store,
+    new_totp_key,
     short_reason,
     store_migrated,
 )
 from shop.config import STORES, Settings
 from shop.domain.errors import InvalidValue
 from shop.domain.users import EmailTaken
-from shop.infrastructure.db import migrate as migrations
 from shop.runtime.serve import ServeOptions, exec_gunicorn, run_with_worker
 from shop.runtime.worker import serve_worker
 from shop.services.ports import StoreUnavailable
@@ -312,9 +312,7 @@ app.add_typer(totp_app, name="totp")
 @totp_app.command("new-key")
 def totp_new_key() -> None:
     """Print a new key to put first in SHOP_TOTP_KEYS."""
-    from shop.infrastructure.security.secret_box import new_key
-
-    out.print(new_key(), highlight=False)
+    out.print(new_totp_key(), highlight=False)
 
 
 @totp_app.command("rekey")
@@ -325,8 +323,7 @@ def totp_rekey() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     async def work(databases: Databases) -> None:
-        if not databases.is_mongo("users") and \
-                await migrations.current(databases, "users") != migrations.head("users"):
+        if not databases.is_mongo("users") and not await store_migrated(databases, "users"):
             _fail("the users store is not migrated; run `shop migrate` first", 2)
         with Progress(TextColumn("re-sealing"), TextColumn("{task.completed} secrets"), TimeElapsedColumn(),
                       console=out, transient=not sys.stdout.isatty()) as bar:
