@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 from html import escape
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi import Path as PathParam
 from starlette.responses import FileResponse, Response
 
 from shop.domain.errors import NotFound
+from shop.web.deps import ProductImagesDep
 
 router = APIRouter(tags=["media"], include_in_schema=False)
 
@@ -39,9 +40,9 @@ async def placeholder(name: str = PathParam(pattern=r"^[a-z0-9-]{1,200}$")) -> R
 
 
 @router.get("/media/uploads/{name}")
-async def uploaded(request: Request, name: str = PathParam(max_length=64)) -> Response:
+async def uploaded(images: ProductImagesDep, name: str = PathParam(max_length=64)) -> Response:
     """An uploaded picture: its name is its content's hash, so it may be cached for good."""
-    found = request.app.state.services.product_images.file(name)
+    found = images.file(name)
     if found is None:
         raise NotFound("picture", name)
     path, content_type = found

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shop.domain.users import InvalidToken, Role, User
-from shop.services.auth import AuthService
+from shop.web.deps import AuthDep
 
 _bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth/login")
 # the same token under its own name where guests are welcome too: the OpenAPI document makes it optional there
@@ -21,16 +21,10 @@ class NotAllowed(Exception):
     """Signed in, but without the role the route needs (403)."""
 
 
-async def auth_service(request: Request) -> AuthService:
-    # async: a plain function would be run in the thread pool on every request that names the user
-    service: AuthService = request.app.state.services.auth
-    return service
+Auth = AuthDep  # the name the API routes import
 
 
-Auth = Annotated[AuthService, Depends(auth_service)]
-
-
-async def current_user(auth: Auth, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def current_user(auth: AuthDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                        request: Request) -> User:
     """The signed-in user; 401 without a valid access token."""
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -43,7 +37,7 @@ async def current_user(auth: Auth, credentials: Annotated[HTTPAuthorizationCrede
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-async def optional_user(auth: Auth,
+async def optional_user(auth: AuthDep,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_if_signed_in)],
                         request: Request) -> User | None:
     """The signed-in user, or None for a guest; a token that is sent must be valid (401 otherwise)."""

@@ -10,14 +10,14 @@ from starlette.responses import Response
 from shop.domain.errors import InvalidValue
 from shop.services.business import BUSINESS_RANGE_LABELS, COUNTED, DEFAULT_BUSINESS_RANGE
 from shop.web.admin.shell import StaffPage, render
+from shop.web.deps import BusinessDep
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/admin/business")
-async def business(request: Request, visit: StaffPage) -> Response:
+async def business(request: Request, visit: StaffPage, figures: BusinessDep) -> Response:
     """Sales over the chosen period (`range`: 24h, 7d, 30d, 90d); SKUs at or under `threshold` units."""
-    figures = request.app.state.services.business
     values = {"range": (request.query_params.get("range") or DEFAULT_BUSINESS_RANGE)[:10],
               "threshold": (request.query_params.get("threshold") or "").strip()[:12]}
     errors: dict[str, str] = {}

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shop.domain.errors import InvalidValue
+from shop.services.process_status import ProcessBoard
 from shop.services.usage import DEFAULT_RANGE, RANGE_LABELS, Latency, RouteFigures, UsageReport
 from shop.web.admin.process_figures import ProcessGauge, WorkerFigures, worker_json
 from shop.web.admin.shell import StaffPage, render
+from shop.web.deps import ProcessesDep, UsageDep
 from shop.web.problems import problem
 from shop.web.responses import JSON
 
@@ -53,9 +55,9 @@ def usage_json(report: UsageReport, range_name: str) -> dict[str, Any]:
         "statuses": [{"status": s, "count": n} for s, n in report.statuses]}
 
 
-async def live_workers(request: Request) -> list[WorkerFigures]:
+async def live_workers(request: Request, board: ProcessBoard) -> list[WorkerFigures]:
     gauge: ProcessGauge = request.app.state.admin_gauge
-    return await gauge.measure(request.app.state.services.processes.workers())
+    return await gauge.measure(board.workers())
 
 
 def _choices(request: Request) -> tuple[str, str | None]:
@@ -63,11 +65,10 @@ def _choices(request: Request) -> tuple[str, str | None]:
 
 
 @router.get("/admin/")
-async def dashboard(request: Request, visit: StaffPage) -> Response:
+async def dashboard(request: Request, visit: StaffPage, usage: UsageDep, board: ProcessesDep) -> Response:
     """Requests per second, latency percentiles and error rate over time; routes, statuses, workers."""
     range_name, route = _choices(request)
     values = {"range": range_name, "route": route or ""}
-    usage = request.app.state.services.usage
     errors: dict[str, str] = {}
     try:
         report = await usage.report(range_name, route=route)
@@ -78,16 +79,16 @@ async def dashboard(request: Request, visit: StaffPage) -> Response:
         report = await usage.report(range_name)  # the whole shop while the choice is corrected
     return render(request, "admin/dashboard.html", status=422 if errors else 200, report=report,
                   ranges=list(RANGE_LABELS.items()), selected=range_name, values=values, errors=errors,
-                  workers=await live_workers(request), poll_seconds=POLL_SECONDS,
+                  workers=await live_workers(request, board), poll_seconds=POLL_SECONDS,
                   data_url=request.url_for("usage_figures").path)
 
 
 @router.get("/admin/api/usage", name="usage_figures")
-async def usage_figures(request: Request, visit: StaffPage) -> Response:
+async def usage_figures(request: Request, visit: StaffPage, usage: UsageDep) -> Response:
     """The dashboard's figures as JSON (`range`: 15m, 1h, 6h, 24h, 7d; `route`: 'GET /path/{template}')."""
     range_name, route = _choices(request)
     try:
-        report = await request.app.state.services.usage.report(range_name, route=route)
+        report = await usage.report(range_name, route=route)
     except InvalidValue as exc:
         return problem(422, f"invalid value for {exc.field}: {exc.message}",
                        errors=[{"field": exc.field, "message": exc.message}])
@@ -95,10 +96,9 @@ async def usage_figures(request: Request, visit: StaffPage) -> Response:
 
 
 @router.get("/admin/api/workers")
-async def worker_figures(request: Request, visit: StaffPage) -> Response:
+async def worker_figures(request: Request, visit: StaffPage, board: ProcessesDep) -> Response:
     """Live workers (pid, pool, CPU %, memory, requests, in flight, uptime) and the pools they serve."""
-    board = request.app.state.services.processes
     pools = [{"name": p.name, "workers": p.workers, "min_workers": p.min_workers, "max_workers": p.max_workers,
               "manual": p.manual, "master_pid": p.master_pid} for p in board.pools()]
-    return JSON({"workers": worker_json(await live_workers(request)), "pools": pools},
+    return JSON({"workers": worker_json(await live_workers(request, board)), "pools": pools},
                 headers={"Cache-Control": "no-store"})

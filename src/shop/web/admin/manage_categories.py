@@ -10,8 +10,10 @@ from starlette.responses import RedirectResponse, Response
 
 from shop.domain.catalog import Category, CategoryTree
 from shop.domain.errors import Conflict, InvalidValue
+from shop.services.catalog_staff import CatalogStaff
 from shop.web.admin.manage_forms import Errors, text
 from shop.web.admin.shell import StaffPage, checked_form, render, section
+from shop.web.deps import CatalogStaffDep
 
 router = APIRouter(prefix="/admin/categories", include_in_schema=False)
 section("Categories", "/admin/categories")
@@ -30,8 +32,8 @@ def _rows(tree: CategoryTree) -> list[tuple[Category, int]]:
     return rows
 
 
-async def _page(request: Request, *, status: int = 200, **given: Any) -> Response:
-    tree = await request.app.state.services.catalog_staff.tree()
+async def _page(request: Request, staff: CatalogStaff, *, status: int = 200, **given: Any) -> Response:
+    tree = await staff.tree()
     rows = _rows(tree)
     context: dict[str, Any] = {"values": {}, "errors": {}, "row_errors": {}, "error": None,
                                "notice": NOTICES.get(request.query_params.get("done", ""))}
@@ -43,28 +45,27 @@ async def _page(request: Request, *, status: int = 200, **given: Any) -> Respons
 
 
 @router.get("")
-async def categories(request: Request, visit: StaffPage) -> Response:
+async def categories(request: Request, visit: StaffPage, staff: CatalogStaffDep) -> Response:
     """The tree, with a form for each change."""
-    return await _page(request)
+    return await _page(request, staff)
 
 
 @router.post("")
-async def create_category(request: Request, visit: StaffPage) -> Response:
+async def create_category(request: Request, visit: StaffPage, staff: CatalogStaffDep) -> Response:
     form = await checked_form(request)
     values = {"name": text(form, "name", limit=300), "slug": text(form, "slug", limit=300),
               "parent": text(form, "parent")}
     try:
-        await request.app.state.services.catalog_staff.create_category(**values)
+        await staff.create_category(**values)
     except InvalidValue as exc:
-        return await _page(request, status=422, values=values, errors={exc.field: exc.message})
+        return await _page(request, staff, status=422, values=values, errors={exc.field: exc.message})
     except Conflict as exc:
-        return await _page(request, status=409, values=values, errors={"slug": str(exc)})
+        return await _page(request, staff, status=409, values=values, errors={"slug": str(exc)})
     return RedirectResponse("/admin/categories?done=created", status_code=303)
 
 
-async def _change(request: Request, slug: str, action: str) -> Response:
+async def _change(request: Request, staff: CatalogStaff, slug: str, action: str) -> Response:
     form = await checked_form(request)
-    staff = request.app.state.services.catalog_staff
     errors = Errors()
     try:
         if action == "renamed":
@@ -78,20 +79,20 @@ async def _change(request: Request, slug: str, action: str) -> Response:
     except Conflict as exc:
         errors["category"] = str(exc)
     if errors:
-        return await _page(request, status=409 if "category" in errors else 422, row_errors={slug: errors})
+        return await _page(request, staff, status=409 if "category" in errors else 422, row_errors={slug: errors})
     return RedirectResponse(f"/admin/categories?done={action}", status_code=303)
 
 
 @router.post("/{slug}/rename")
-async def rename_category(request: Request, slug: str, visit: StaffPage) -> Response:
-    return await _change(request, slug, "renamed")
+async def rename_category(request: Request, slug: str, visit: StaffPage, staff: CatalogStaffDep) -> Response:
+    return await _change(request, staff, slug, "renamed")
 
 
 @router.post("/{slug}/move")
-async def move_category(request: Request, slug: str, visit: StaffPage) -> Response:
-    return await _change(request, slug, "moved")
+async def move_category(request: Request, slug: str, visit: StaffPage, staff: CatalogStaffDep) -> Response:
+    return await _change(request, staff, slug, "moved")
 
 
 @router.post("/{slug}/delete")
-async def delete_category(request: Request, slug: str, visit: StaffPage) -> Response:
-    return await _change(request, slug, "deleted")
+async def delete_category(request: Request, slug: str, visit: StaffPage, staff: CatalogStaffDep) -> Response:
+    return await _change(request, staff, slug, "deleted")

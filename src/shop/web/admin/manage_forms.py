@@ -12,15 +12,14 @@ from fastapi import Depends, Request
 
 from shop.domain.errors import InvalidValue
 from shop.domain.users import Role
-from shop.web.admin.shell import StaffOnly, StaffVisit, staff_page
+from shop.web.admin.shell import StaffOnly, StaffPage, StaffVisit
 
 MAX_PAIRS = 50
 Errors = dict[str, str]
 
 
-async def admin_page(request: Request) -> StaffVisit:
+async def admin_page(visit: StaffPage) -> StaffVisit:
     """Like staff_page, for the pages only admins may open (403 for other staff)."""
-    visit = await staff_page(request)
     if not visit.user.has_role(Role.ADMIN):
         raise StaffOnly("this page is for the shop's admins")
     return visit

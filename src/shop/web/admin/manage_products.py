@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from shop.domain.catalog import Product
 from shop.domain.errors import Conflict, InvalidValue
+from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import ProductDraft, VariantDraft
 from shop.web.admin.manage_forms import (
     Errors,
@@ -24,6 +25,7 @@ from shop.web.admin.manage_forms import (
     whole_number,
 )
 from shop.web.admin.shell import StaffPage, checked_form, render, section
+from shop.web.deps import CatalogAdminDep, CatalogDep, CatalogStaffDep
 
 router = APIRouter(include_in_schema=False)
 # the new-product form sits beside the list, so no slug (not even "new") is shadowed by it
@@ -38,18 +40,17 @@ NOTICES = {"created": "The product was created.", "saved": "Saved.", "published"
            "image-removed": "The picture was removed."}
 
 
-async def category_choices(request: Request) -> list[tuple[str, str]]:
+async def category_choices(catalog: CatalogService) -> list[tuple[str, str]]:
     """(slug, name indented by depth) for a category picker, parents before children."""
-    catalog = request.app.state.services.catalog
     tree = await catalog.category_tree()
     return [(c.slug, "\u2003" * (len(tree.path(c.id)) - 1) + c.name) for c in await catalog.categories()]
 
 
 @router.get("/admin/products")
-async def products(request: Request, visit: StaffPage) -> Response:
+async def products(request: Request, visit: StaffPage, staff: CatalogStaffDep) -> Response:
     """Every product, published or not; search by title, slug or exact SKU."""
     q = request.query_params.get("q", "")[:200]
-    found = await request.app.state.services.catalog_staff.products(q, page=page_number(request), limit=PAGE_SIZE)
+    found = await staff.products(q, page=page_number(request), limit=PAGE_SIZE)
     return render(request, "admin/manage/products.html", found=found, q=q)
 
 
@@ -63,13 +64,14 @@ def _new_values(form: FormData | None = None) -> dict[str, str]:
 
 
 @router.get(NEW_PRODUCT)
-async def new_product_page(request: Request, visit: StaffPage) -> Response:
+async def new_product_page(request: Request, visit: StaffPage, catalog: CatalogDep) -> Response:
     return render(request, "admin/manage/product_new.html", values=_new_values(), errors={},
-                  categories=await category_choices(request))
+                  categories=await category_choices(catalog))
 
 
 @router.post(NEW_PRODUCT)
-async def create_product(request: Request, visit: StaffPage) -> Response:
+async def create_product(request: Request, visit: StaffPage, admin: CatalogAdminDep,
+                         catalog: CatalogDep) -> Response:
     """Create a product with its first variant (hidden from the shop unless published is ticked)."""
     form = await checked_form(request)
     values, errors = _new_values(form), Errors()
@@ -89,7 +91,7 @@ async def create_product(request: Request, visit: StaffPage) -> Response:
         errors[exc.field] = exc.message
     if draft is not None and not errors:
         try:
-            product = await request.app.state.services.catalog_admin.create(draft)
+            product = await admin.create(draft)
         except InvalidValue as exc:
             errors[field_of(exc)] = exc.message
         except Conflict as exc:
@@ -97,7 +99,7 @@ async def create_product(request: Request, visit: StaffPage) -> Response:
         else:
             return RedirectResponse(f"/admin/products/{product.slug}?done=created", status_code=303)
     return render(request, "admin/manage/product_new.html", status=422, values=values, errors=errors,
-                  categories=await category_choices(request))
+                  categories=await category_choices(catalog))
 
 
 def product_values(product: Product, categories: dict[int, str]) -> dict[str, str]:
@@ -111,12 +113,12 @@ def variant_values(product: Product) -> dict[str, dict[str, str]]:
                     "title": v.title, "options": pairs_text(v.options, sep="; ")} for v in product.variants}
 
 
-async def product_page(request: Request, slug: str, *, status: int = 200, **given: Any) -> Response:
+async def product_page(request: Request, catalog: CatalogService, slug: str, *, status: int = 200,
+                       **given: Any) -> Response:
     """A product's page in the panel, with whatever form is being shown again (`values`, `errors`, …)."""
-    services = request.app.state.services
-    detail = await services.catalog.product_detail(slug, include_unpublished=True)
-    tree = await services.catalog.category_tree()
-    slugs = {c.id: c.slug for c in await services.catalog.categories()}
+    detail = await catalog.product_detail(slug, include_unpublished=True)
+    tree = await catalog.category_tree()
+    slugs = {c.id: c.slug for c in await catalog.categories()}
     context: dict[str, Any] = {
         "values": product_values(detail.product, slugs), "errors": {},
         "variants": variant_values(detail.product), "variant_errors": {}, "new_variant": {}, "stock_values": {},
@@ -125,23 +127,24 @@ async def product_page(request: Request, slug: str, *, status: int = 200, **give
     }
     context.update(given)
     return render(request, "admin/manage/product.html", status=status, product=detail.product, detail=detail,
-                  categories=await category_choices(request),
+                  categories=await category_choices(catalog),
                   breadcrumbs=tree.path(detail.product.category_id) if detail.product.category_id else [],
                   **context)
 
 
 @router.get("/admin/products/{slug}")
-async def product(request: Request, slug: str, visit: StaffPage) -> Response:
+async def product(request: Request, slug: str, visit: StaffPage, admin: CatalogAdminDep,
+                  catalog: CatalogDep) -> Response:
     """One product: its fields, variants, stock and pictures."""
-    await request.app.state.services.catalog_admin.product(slug)
-    return await product_page(request, slug)
+    await admin.product(slug)
+    return await product_page(request, catalog, slug)
 
 
 @router.post("/admin/products/{slug}")
-async def save_product(request: Request, slug: str, visit: StaffPage) -> Response:
+async def save_product(request: Request, slug: str, visit: StaffPage, admin: CatalogAdminDep,
+                       catalog: CatalogDep) -> Response:
     """Save the product's own fields (title, slug, description, attributes, category, published)."""
     form = await checked_form(request)
-    admin = request.app.state.services.catalog_admin
     await admin.product(slug)
     values = {n: text(form, n, limit=READ_LIMIT) for n in ("title", "slug", "description", "category",
                                                             "attributes")}
@@ -164,14 +167,14 @@ async def save_product(request: Request, slug: str, visit: StaffPage) -> Respons
             errors["slug"] = str(exc)
         else:
             return RedirectResponse(f"/admin/products/{changed.slug}?done=saved", status_code=303)
-    return await product_page(request, slug, status=422, values=values, errors=errors)
+    return await product_page(request, catalog, slug, status=422, values=values, errors=errors)
 
 
 @router.post("/admin/products/{slug}/publish")
-async def publish(request: Request, slug: str, visit: StaffPage) -> Response:
+async def publish(request: Request, slug: str, visit: StaffPage, admin: CatalogAdminDep) -> Response:
     """Put the product on sale, or take it off."""
     form = await checked_form(request)
     wanted = form.get("published") == "1"
-    await request.app.state.services.catalog_admin.change(slug, ProductDraft(published=wanted))
+    await admin.change(slug, ProductDraft(published=wanted))
     done = "published" if wanted else "unpublished"
     return RedirectResponse(f"/admin/products/{slug}?done={done}", status_code=303)

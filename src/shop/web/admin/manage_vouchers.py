@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from shop.domain.errors import Conflict, InvalidValue, NotFound
-from shop.services.vouchers import VoucherDraft
+from shop.services.vouchers import VoucherDraft, Vouchers
 from shop.web.admin.manage_forms import Errors, moment, text, too_long, whole_number
 from shop.web.admin.shell import StaffPage, checked_form, render, section
+from shop.web.deps import VouchersDep
 
 router = APIRouter(prefix="/admin/vouchers", include_in_schema=False)
 section("Vouchers", "/admin/vouchers")
@@ -19,8 +20,8 @@ DONE = {"created": "The voucher was created.", "deactivated": "The voucher no lo
 FIELDS = ("code", "kind", "value", "min_order", "starts_at", "ends_at", "usage_limit", "per_customer_limit")
 
 
-async def _page(request: Request, *, status: int = 200, **given: Any) -> Response:
-    vouchers = sorted(await request.app.state.services.vouchers.all(), key=lambda v: (not v.active, v.code))
+async def _page(request: Request, service: Vouchers, *, status: int = 200, **given: Any) -> Response:
+    vouchers = sorted(await service.all(), key=lambda v: (not v.active, v.code))
     context: dict[str, Any] = {"values": {"kind": "percentage"}, "errors": {}, "error": None,
                                "notice": DONE.get(request.query_params.get("done", ""))}
     context.update(given)
@@ -28,13 +29,13 @@ async def _page(request: Request, *, status: int = 200, **given: Any) -> Respons
 
 
 @router.get("")
-async def vouchers(request: Request, visit: StaffPage) -> Response:
+async def vouchers(request: Request, visit: StaffPage, service: VouchersDep) -> Response:
     """Every voucher, the working ones first."""
-    return await _page(request)
+    return await _page(request, service)
 
 
 @router.post("")
-async def create_voucher(request: Request, visit: StaffPage) -> Response:
+async def create_voucher(request: Request, visit: StaffPage, service: VouchersDep) -> Response:
     """Create a voucher; every field that is wrong is named."""
     form = await checked_form(request)
     values = {name: text(form, name, limit=100) for name in FIELDS}
@@ -45,7 +46,7 @@ async def create_voucher(request: Request, visit: StaffPage) -> Response:
     per_customer = whole_number(form, "per_customer_limit", errors, low=1, high=1000, required=False)
     if not errors:
         try:
-            await request.app.state.services.vouchers.create(VoucherDraft(
+            await service.create(VoucherDraft(
                 code=values["code"], kind=values["kind"], value=values["value"],
                 min_order=values["min_order"] or None, starts_at=starts_at, ends_at=ends_at,
                 usage_limit=usage_limit, per_customer_limit=per_customer))
@@ -56,16 +57,16 @@ async def create_voucher(request: Request, visit: StaffPage) -> Response:
             errors["code"] = str(exc)
         else:
             return RedirectResponse("/admin/vouchers?done=created", status_code=303)
-    return await _page(request, status=409 if "exists" in errors.get("code", "") else 422, values=values,
+    return await _page(request, service, status=409 if "exists" in errors.get("code", "") else 422, values=values,
                        errors=errors)
 
 
 @router.post("/{code}/deactivate")
-async def deactivate(request: Request, code: str, visit: StaffPage) -> Response:
+async def deactivate(request: Request, code: str, visit: StaffPage, service: VouchersDep) -> Response:
     """End a voucher: it takes nothing off any more (orders that used it keep their discount)."""
     await checked_form(request)
     try:
-        await request.app.state.services.vouchers.deactivate(code)
+        await service.deactivate(code)
     except (InvalidValue, NotFound):
-        return await _page(request, status=404, error=f"there is no voucher {code[:40]!r}")
+        return await _page(request, service, status=404, error=f"there is no voucher {code[:40]!r}")
     return RedirectResponse("/admin/vouchers?done=deactivated", status_code=303)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from shop.services.usage import RequestQuery
 from shop.web.admin.shell import StaffPage, render
+from shop.web.deps import UsageDep
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
@@ -74,23 +75,22 @@ def _link(values: dict[str, str], page: int) -> str:
 
 
 @router.get("/admin/requests")
-async def request_log(request: Request, visit: StaffPage) -> Response:
+async def request_log(request: Request, visit: StaffPage, usage: UsageDep) -> Response:
     """Requests, newest first, filtered by time range, path prefix, status or class, user and request id."""
     query, page, values, errors = parse_filters(request.query_params)
     rows: list[Any] = []
     more = False
     if not errors:
-        rows, more = await request.app.state.services.usage.find(query, page=page, per_page=PER_PAGE)
+        rows, more = await usage.find(query, page=page, per_page=PER_PAGE)
     return render(request, "admin/requests.html", status=422 if errors else 200, rows=rows, values=values,
                   errors=errors, page=page, previous=_link(values, page - 1) if page > 1 else None,
                   next=_link(values, page + 1) if more else None)
 
 
 @router.get("/admin/requests/{request_id}")
-async def one_request(request: Request, request_id: str, visit: StaffPage) -> Response:
+async def one_request(request: Request, request_id: str, visit: StaffPage, usage: UsageDep) -> Response:
     """One request's full record, its redacted headers and body fields pretty-printed."""
-    found = await request.app.state.services.usage.request(request_id[:64]) if _TOKEN.fullmatch(request_id) \
-        else None
+    found = await usage.request(request_id[:64]) if _TOKEN.fullmatch(request_id) else None
     if found is None:
         return render(request, "admin/refused.html", status=404, title="No such request",
                       detail=f"No request with the id {request_id[:64]!r} is in the log (yet).")

@@ -22,7 +22,7 @@ from shop.domain.users import Role, User
 from shop.web.assets import Assets
 from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import format_money
-from shop.web.storefront.visitor import CsrfFailed, Visitor, visitor
+from shop.web.storefront.visitor import CsrfFailed, Guest, Visitor
 
 TEMPLATES = Path(__file__).parent / "templates"
 TWO_FACTOR_PAGE = "/admin/two-factor"
@@ -84,8 +84,7 @@ class StaffVisit:
     user: User
 
 
-async def _signed_in_staff(request: Request, *, enforce_two_factor: bool) -> StaffVisit:
-    guest = await visitor(request)
+async def _signed_in_staff(request: Request, guest: Visitor, *, enforce_two_factor: bool) -> StaffVisit:
     if guest.user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInFirst(target if request.method == "GET" else "/admin/")
@@ -98,14 +97,14 @@ async def _signed_in_staff(request: Request, *, enforce_two_factor: bool) -> Sta
     return visit
 
 
-async def staff_page(request: Request) -> StaffVisit:
+async def staff_page(request: Request, guest: Guest) -> StaffVisit:
     """The dependency every panel route takes: staff only, with two-factor sign-in where the shop requires it."""
-    return await _signed_in_staff(request, enforce_two_factor=True)
+    return await _signed_in_staff(request, guest, enforce_two_factor=True)
 
 
-async def staff_without_two_factor(request: Request) -> StaffVisit:
+async def staff_without_two_factor(request: Request, guest: Guest) -> StaffVisit:
     """For the page where staff switch two-factor sign-in on: it cannot demand it."""
-    return await _signed_in_staff(request, enforce_two_factor=False)
+    return await _signed_in_staff(request, guest, enforce_two_factor=False)
 
 
 StaffPage = Annotated[StaffVisit, Depends(staff_page)]

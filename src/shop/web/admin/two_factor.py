@@ -12,6 +12,7 @@ from starlette.responses import Response
 from shop.domain.users import InvalidCredentials, TooManyAttempts
 from shop.web.admin.shell import TWO_FACTOR_PAGE, StaffVisit, checked_form, render, staff_without_two_factor
 from shop.web.client import client_address
+from shop.web.deps import TwoFactorDep
 
 router = APIRouter(include_in_schema=False)
 _SECRET = re.compile(r"[A-Z2-7]{16,128}")
@@ -23,30 +24,29 @@ def _required(request: Request) -> bool:
 
 
 @router.get(TWO_FACTOR_PAGE)
-async def two_factor_page(request: Request, visit: Enrolling) -> Response:
+async def two_factor_page(request: Request, visit: Enrolling, two_factor: TwoFactorDep) -> Response:
     """A new authenticator secret to scan, or word that two-factor sign-in is already on."""
     if visit.user.has_two_factor:
         return render(request, "admin/two_factor.html", enabled=True, codes=None)
-    enrolment = await request.app.state.services.two_factor.begin(visit.user)
+    enrolment = await two_factor.begin(visit.user)
     return render(request, "admin/two_factor.html", enabled=False, codes=None, secret=enrolment.secret,
                   uri=enrolment.uri, required=_required(request), error=None)
 
 
 @router.post(TWO_FACTOR_PAGE)
-async def confirm_two_factor(request: Request, visit: Enrolling) -> Response:
+async def confirm_two_factor(request: Request, visit: Enrolling, two_factor: TwoFactorDep) -> Response:
     """Switch two-factor sign-in on with a first code; the recovery codes are shown this once."""
     form = await checked_form(request)
-    services = request.app.state.services
     if visit.user.has_two_factor:
         return render(request, "admin/two_factor.html", enabled=True, codes=None)
     code = str(form.get("code", "")).strip()[:12]
     try:
-        codes = await services.two_factor.confirm(visit.user, code, client=client_address(request))
+        codes = await two_factor.confirm(visit.user, code, client=client_address(request))
     except (InvalidCredentials, TooManyAttempts) as exc:
         # the same secret again: a new one would strand a staff member who has already scanned the first
         secret, uri = str(form.get("secret", "")), str(form.get("uri", ""))
         if not _SECRET.fullmatch(secret) or not uri.startswith("otpauth://"):
-            enrolment = await services.two_factor.begin(visit.user)
+            enrolment = await two_factor.begin(visit.user)
             secret, uri = enrolment.secret, enrolment.uri
         if isinstance(exc, TooManyAttempts):
             wait = -(-exc.retry_after // 60)

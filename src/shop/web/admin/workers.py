@@ -8,26 +8,26 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from shop.services.process_status import PoolState, SizeRequest
+from shop.services.process_status import PoolState, ProcessBoard, SizeRequest
 from shop.web.admin.dashboard import live_workers
 from shop.web.admin.shell import StaffPage, checked_form, render
+from shop.web.deps import ProcessesDep
 
 router = APIRouter(include_in_schema=False)
 DECISIONS_SHOWN = 50
 
 
-async def _page(request: Request, *, status: int = 200, errors: dict[str, str] | None = None,
+async def _page(request: Request, board: ProcessBoard, *, status: int = 200, errors: dict[str, str] | None = None,
                 values: dict[str, str] | None = None) -> Response:
-    board = request.app.state.services.processes
-    return render(request, "admin/workers.html", status=status, workers=await live_workers(request),
+    return render(request, "admin/workers.html", status=status, workers=await live_workers(request, board),
                   pools=board.pools(), decisions=board.decisions(limit=DECISIONS_SHOWN), errors=errors or {},
                   values=values or {}, asked=request.query_params.get("asked", "")[:40])
 
 
 @router.get("/admin/workers")
-async def workers_page(request: Request, visit: StaffPage) -> Response:
+async def workers_page(request: Request, visit: StaffPage, board: ProcessesDep) -> Response:
     """Live workers, pools (min/max/current, by hand or automatic) and the latest scaling decisions."""
-    return await _page(request)
+    return await _page(request, board)
 
 
 def _check(pools: list[PoolState], name: str, raw: str, *, automatic: bool) -> tuple[int | None, dict[str, str]]:
@@ -46,15 +46,14 @@ def _check(pools: list[PoolState], name: str, raw: str, *, automatic: bool) -> t
 
 
 @router.post("/admin/workers/size")
-async def set_pool_size(request: Request, visit: StaffPage) -> Response:
+async def set_pool_size(request: Request, visit: StaffPage, board: ProcessesDep) -> Response:
     """Ask the supervisor for a pool size (within the pool's min..max), or hand the pool back to the autoscaler."""
     form = await checked_form(request)
     name, raw = str(form.get("pool", "")).strip()[:40], str(form.get("workers", "")).strip()[:10]
     automatic = form.get("mode") == "auto"
-    board = request.app.state.services.processes
     workers, errors = _check(board.pools(), name, raw, automatic=automatic)
     if errors:
-        return await _page(request, status=422, errors=errors, values={"pool": name, "workers": raw})
+        return await _page(request, board, status=422, errors=errors, values={"pool": name, "workers": raw})
     board.request_size(SizeRequest(pool=name, workers=workers, requested_by=visit.user.email,
                                    at=datetime.now(UTC)))
     return visit.visitor.apply(RedirectResponse(f"/admin/workers?asked={name}", status_code=303))

@@ -6,9 +6,7 @@ with Retry-After, as the API does.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from shop.domain.errors import InvalidValue, NotFound
@@ -20,14 +18,17 @@ from shop.domain.users import (
     SecondFactorRequired,
     TooManyAttempts,
 )
+from shop.services.auth import AuthService
+from shop.services.cart import CartService
 from shop.services.phone_verification import SmsNotSent
+from shop.services.web_sessions import WebSessions
 from shop.web.client import client_address
+from shop.web.deps import AccountsDep, AuthDep, CartsDep, OrdersDep, PhoneDep, WebSessionsDep
 from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import Pages
-from shop.web.storefront.visitor import SESSION_COOKIE, Visitor, visitor
+from shop.web.storefront.visitor import SESSION_COOKIE, Guest, Visitor
 
 router = APIRouter(include_in_schema=False)
-Guest = Annotated[Visitor, Depends(visitor)]
 
 
 def _pages(request: Request) -> Pages:
@@ -54,22 +55,21 @@ def _safe_next(raw: object) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/account"
 
 
-async def _signed_in(request: Request, guest: Visitor, *, email: str, password: str, otp: str | None,
-                     next_page: str) -> Response:
-    services = request.app.state.services
+async def _signed_in(request: Request, guest: Visitor, *, auth: AuthService, sessions: WebSessions,
+                     carts: CartService, email: str, password: str, otp: str | None, next_page: str) -> Response:
     client = client_address(request)
-    session = await services.auth.login(email=email, password=password, client=client, otp=otp)
+    session = await auth.login(email=email, password=password, client=client, otp=otp)
     cart_id = guest.cart_id
     # a new session id at sign-in; the guest's cart joins the customer's
-    guest.session_id, guest.session = await services.web_sessions.rotate(
+    guest.session_id, guest.session = await sessions.rotate(
         guest.session_id, user_id=session.user.id, refresh_token=session.refresh_token)
     guest.cookies[SESSION_COOKIE] = guest.session_id
     if cart_id is not None:
         try:
-            merged = await services.carts.merge(cart_id, customer_id=session.user.id)
+            merged = await carts.merge(cart_id, customer_id=session.user.id)
         except NotFound:
             merged = None
-        await guest.remember(services.web_sessions, cart_id=merged.cart.id if merged else None)
+        await guest.remember(sessions, cart_id=merged.cart.id if merged else None)
     return guest.apply(RedirectResponse(next_page, status_code=303))
 
 
@@ -80,7 +80,8 @@ async def login_page(request: Request, guest: Guest) -> Response:
 
 
 @router.post("/account/login")
-async def login(request: Request, guest: Guest) -> Response:
+async def login(request: Request, guest: Guest, auth: AuthDep, sessions: WebSessionsDep,
+                carts: CartsDep) -> Response:
     """Sign in; a wrong e-mail or password gets one message, whichever it was."""
     form = await request.form()
     guest.check_csrf(form)
@@ -88,8 +89,8 @@ async def login(request: Request, guest: Guest) -> Response:
     values = {"email": str(form.get("email", "")), "next": _safe_next(form.get("next"))}
     otp = str(form.get("otp", "")).strip() or None
     try:
-        return await _signed_in(request, guest, email=values["email"], password=str(form.get("password", "")),
-                                otp=otp, next_page=values["next"])
+        return await _signed_in(request, guest, auth=auth, sessions=sessions, carts=carts, email=values["email"],
+                                password=str(form.get("password", "")), otp=otp, next_page=values["next"])
     except SecondFactorRequired:
         return _pages(request).render(guest, "login.html", values=values, need_otp=True, status=401,
                                       error="Enter the code from your authenticator app." if otp is None
@@ -111,47 +112,46 @@ async def register_page(request: Request, guest: Guest) -> Response:
 
 
 @router.post("/account/register")
-async def register(request: Request, guest: Guest) -> Response:
+async def register(request: Request, guest: Guest, auth: AuthDep, accounts: AccountsDep,
+                   sessions: WebSessionsDep, carts: CartsDep) -> Response:
     """Create an account (a verification e-mail goes out) and sign in."""
     form = await request.form()
     guest.check_csrf(form)
     check_form(form)
-    services = request.app.state.services
     values = {"email": str(form.get("email", "")), "name": str(form.get("name", ""))}
     password = str(form.get("password", ""))
     try:
-        user = await services.auth.register(email=values["email"], password=password, name=values["name"])
+        user = await auth.register(email=values["email"], password=password, name=values["name"])
     except InvalidValue as exc:
         return _pages(request).render(guest, "register.html", values=values, errors={exc.field: exc.message},
                                       status=422)
     except EmailTaken:
         return _pages(request).render(guest, "register.html", values=values, status=409,
                                       errors={"email": "an account with this e-mail exists; sign in instead"})
-    await services.accounts.send_verification(user)
-    return await _signed_in(request, guest, email=values["email"], password=password, otp=None,
-                            next_page="/account")
+    await accounts.send_verification(user)
+    return await _signed_in(request, guest, auth=auth, sessions=sessions, carts=carts, email=values["email"],
+                            password=password, otp=None, next_page="/account")
 
 
 @router.post("/account/logout")
-async def logout(request: Request, guest: Guest) -> Response:
+async def logout(request: Request, guest: Guest, auth: AuthDep, sessions: WebSessionsDep) -> Response:
     """Sign out: the session is destroyed, here and for the API tokens it held."""
     form = await request.form()
     guest.check_csrf(form)
     check_form(form)
-    services = request.app.state.services
-    old = await services.web_sessions.destroy(guest.session_id)
+    old = await sessions.destroy(guest.session_id)
     if old is not None and old.refresh_token:
-        await services.auth.logout(old.refresh_token)
+        await auth.logout(old.refresh_token)
     guest.cookies[SESSION_COOKIE] = None
     return guest.apply(RedirectResponse("/", status_code=303))
 
 
 @router.get("/account")
-async def account_page(request: Request, guest: Guest) -> Response:
+async def account_page(request: Request, guest: Guest, orders_service: OrdersDep) -> Response:
     """The customer's orders."""
     if guest.user is None:
         return _sign_in_first(guest, "/account")
-    orders = await request.app.state.services.orders.orders_of(guest.user.id, page=1, limit=50)
+    orders = await orders_service.orders_of(guest.user.id, page=1, limit=50)
     return _pages(request).render(guest, "account.html", orders=orders.items)
 
 
@@ -165,13 +165,13 @@ async def verify_email_page(request: Request, guest: Guest) -> Response:
 
 
 @router.post("/account/verify-email")
-async def verify_email(request: Request, guest: Guest) -> Response:
+async def verify_email(request: Request, guest: Guest, accounts: AccountsDep) -> Response:
     form = await request.form()
     guest.check_csrf(form)
     check_form(form)
     token = str(form.get("token", ""))
     try:
-        await request.app.state.services.accounts.verify_email(token, client=client_address(request))
+        await accounts.verify_email(token, client=client_address(request))
     except InvalidToken as exc:
         return _pages(request).render(guest, "token_form.html", title="Confirm your e-mail address", status=400,
                                       action=None, token="", password=False, message=str(exc), button="")
@@ -196,24 +196,23 @@ async def password_reset_page(request: Request, guest: Guest) -> Response:
 
 
 @router.post("/account/password-reset")
-async def request_password_reset(request: Request, guest: Guest) -> Response:
+async def request_password_reset(request: Request, guest: Guest, accounts: AccountsDep) -> Response:
     """E-mail a reset link; the answer is the same whether or not the address has an account."""
     form = await request.form()
     guest.check_csrf(form)
     check_form(form)
-    await request.app.state.services.accounts.request_password_reset(str(form.get("email", ""))[:320])
+    await accounts.request_password_reset(str(form.get("email", ""))[:320])
     return _pages(request).render(guest, "reset_request.html", sent=True)
 
 
 @router.post("/account/password-reset/confirm")
-async def reset_password(request: Request, guest: Guest) -> Response:
+async def reset_password(request: Request, guest: Guest, accounts: AccountsDep) -> Response:
     form = await request.form()
     guest.check_csrf(form)
     check_form(form)
     token = str(form.get("token", ""))
     try:
-        await request.app.state.services.accounts.reset_password(token, str(form.get("password", "")),
-                                                                 client=client_address(request))
+        await accounts.reset_password(token, str(form.get("password", "")), client=client_address(request))
     except TooManyAttempts as exc:
         return _retry_after(_pages(request).render(
             guest, "token_form.html", title="Choose a new password", status=429, token=token[:2000],
@@ -245,14 +244,14 @@ async def phone_page(request: Request, guest: Guest) -> Response:
 
 
 @router.post("/account/phone")
-async def send_phone_code(request: Request, guest: Guest) -> Response:
+async def send_phone_code(request: Request, guest: Guest, phone: PhoneDep) -> Response:
     form = await request.form()
     guest.check_csrf(form)
     check_form(form)
     if guest.user is None:
         return _sign_in_first(guest, "/account/phone")
     try:
-        sent = await request.app.state.services.phone.send_code(guest.user, str(form.get("phone", ""))[:40])
+        sent = await phone.send_code(guest.user, str(form.get("phone", ""))[:40])
     except InvalidValue as exc:
         return _phone_page(request, guest, error=exc.message[:1].upper() + exc.message[1:], status=422)
     except TooManyAttempts as exc:
@@ -264,7 +263,7 @@ async def send_phone_code(request: Request, guest: Guest) -> Response:
 
 
 @router.post("/account/phone/verify")
-async def verify_phone(request: Request, guest: Guest) -> Response:
+async def verify_phone(request: Request, guest: Guest, phone: PhoneDep) -> Response:
     form = await request.form()
     guest.check_csrf(form)
     check_form(form)
@@ -272,8 +271,7 @@ async def verify_phone(request: Request, guest: Guest) -> Response:
         return _sign_in_first(guest, "/account/phone")
     sent_to = str(form.get("phone", ""))[:40] or "your phone"
     try:
-        await request.app.state.services.phone.verify(guest.user, str(form.get("code", ""))[:20],
-                                                      client=client_address(request))
+        await phone.verify(guest.user, str(form.get("code", ""))[:20], client=client_address(request))
     except InvalidValue as exc:
         return _phone_page(request, guest, sent_to=sent_to, error=f"The code {exc.message}.", status=422)
     except TooManyAttempts as exc:

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from shop.domain.cart import CartClosed
@@ -15,30 +15,29 @@ from shop.domain.orders import OrderStatus
 from shop.domain.pricing import Address
 from shop.services.cart import CartService, CartView
 from shop.services.checkout import CheckoutRequest, CheckoutService, ItemsUnavailable, PaymentDeclined
-from shop.services.orders import OrderService
+from shop.services.web_sessions import WebSessions
+from shop.web.deps import CartsDep, CheckoutDep, OrdersDep, WebSessionsDep
 from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import Pages
-from shop.web.storefront.visitor import Visitor, visitor
+from shop.web.storefront.visitor import Guest, Visitor
 
 router = APIRouter(include_in_schema=False)
-Guest = Annotated[Visitor, Depends(visitor)]
 TEST_CARDS = [("tok_visa", "Visa •••• 4242 (pays)"), ("tok_mastercard", "Mastercard •••• 4444 (pays)"),
               ("tok_threeDSecure", "Visa •••• 3155 (asks the bank to confirm)"),
               ("tok_chargeDeclined", "Visa •••• 0002 (declined)")]
 ADDRESS_FIELDS = ("name", "line1", "line2", "postal_code", "city", "region", "country", "phone")
 
 
-def _services(request: Request) -> tuple[Pages, CartService, CheckoutService, OrderService]:
-    s = request.app.state.services
-    return request.app.state.pages, s.carts, s.checkout, s.orders
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
 
 
 def _redirect(guest: Visitor, to: str) -> Response:
     return guest.apply(RedirectResponse(to, status_code=303))
 
 
-async def _cart_view(request: Request, guest: Visitor) -> CartView | None:
-    _, carts, _, _ = _services(request)
+async def _cart_view(carts: CartService, guest: Visitor) -> CartView | None:
     cart_id = guest.cart_id
     if cart_id is None:
         return None
@@ -49,26 +48,24 @@ async def _cart_view(request: Request, guest: Visitor) -> CartView | None:
     return view if view.cart.status.value == "open" else None
 
 
-async def _ensure_cart(request: Request, guest: Visitor) -> str:
-    view = await _cart_view(request, guest)
+async def _ensure_cart(carts: CartService, sessions: WebSessions, guest: Visitor) -> str:
+    view = await _cart_view(carts, guest)
     if view is not None:
         return view.cart.id
-    _, carts, _, _ = _services(request)
     made, _ = await carts.create(customer_id=guest.user.id if guest.user else None)
-    await guest.remember(request.app.state.services.web_sessions, cart_id=made.cart.id)
+    await guest.remember(sessions, cart_id=made.cart.id)
     return made.cart.id
 
 
 def _cart_page(request: Request, guest: Visitor, view: CartView | None, *, error: str | None = None,
                status: int = 200, code: str = "") -> Response:
-    pages, _, _, _ = _services(request)
-    return pages.render(guest, "cart.html", view=view, error=error, status=status, code=code)
+    return _pages(request).render(guest, "cart.html", view=view, error=error, status=status, code=code)
 
 
 @router.get("/cart")
-async def cart_page(request: Request, guest: Guest) -> Response:
+async def cart_page(request: Request, guest: Guest, carts: CartsDep) -> Response:
     """The cart at today's prices."""
-    return _cart_page(request, guest, await _cart_view(request, guest))
+    return _cart_page(request, guest, await _cart_view(carts, guest))
 
 
 async def _form(request: Request, guest: Visitor) -> Any:
@@ -86,26 +83,24 @@ def _quantity(raw: object) -> int:
 
 
 @router.post("/cart/add")
-async def add_to_cart(request: Request, guest: Guest) -> Response:
+async def add_to_cart(request: Request, guest: Guest, carts: CartsDep, sessions: WebSessionsDep) -> Response:
     """Add a variant to the cart (from the product page)."""
     form = await _form(request, guest)
-    _, carts, _, _ = _services(request)
     sku = str(form.get("sku", ""))
     try:
-        cart_id = await _ensure_cart(request, guest)
+        cart_id = await _ensure_cart(carts, sessions, guest)
         await carts.add_item(cart_id, sku=sku, quantity=_quantity(form.get("quantity", "1")),
                              customer_id=guest.user.id if guest.user else None)
     except (InvalidValue, OutOfStock) as exc:
-        return _cart_page(request, guest, await _cart_view(request, guest), error=_message(exc), status=409)
+        return _cart_page(request, guest, await _cart_view(carts, guest), error=_message(exc), status=409)
     return _redirect(guest, "/cart")
 
 
 @router.post("/cart/items/{line_id}")
-async def change_line(request: Request, line_id: str, guest: Guest) -> Response:
+async def change_line(request: Request, line_id: str, guest: Guest, carts: CartsDep) -> Response:
     """Change a line's quantity, or remove it (quantity 0 or the remove button)."""
     form = await _form(request, guest)
-    _, carts, _, _ = _services(request)
-    view = await _cart_view(request, guest)
+    view = await _cart_view(carts, guest)
     if view is None:
         return _redirect(guest, "/cart")
     customer = guest.user.id if guest.user else None
@@ -116,16 +111,15 @@ async def change_line(request: Request, line_id: str, guest: Guest) -> Response:
             await carts.change_item(view.cart.id, line_id, quantity=_quantity(form.get("quantity")),
                                     customer_id=customer)
     except (InvalidValue, OutOfStock, NotFound) as exc:
-        return _cart_page(request, guest, await _cart_view(request, guest), error=_message(exc), status=409)
+        return _cart_page(request, guest, await _cart_view(carts, guest), error=_message(exc), status=409)
     return _redirect(guest, "/cart")
 
 
 @router.post("/cart/discount")
-async def apply_code(request: Request, guest: Guest) -> Response:
+async def apply_code(request: Request, guest: Guest, carts: CartsDep) -> Response:
     """Apply (or, empty, remove) a voucher code."""
     form = await _form(request, guest)
-    _, carts, _, _ = _services(request)
-    view = await _cart_view(request, guest)
+    view = await _cart_view(carts, guest)
     code = str(form.get("code", "")).strip()
     if view is None:
         return _redirect(guest, "/cart")
@@ -146,23 +140,22 @@ def _message(exc: DomainError) -> str:
     return str(exc)
 
 
-def _checkout_page(request: Request, guest: Visitor, view: CartView, *, values: dict[str, str],
-                   errors: dict[str, str], status: int = 200) -> Response:
-    pages, _, checkout, _ = _services(request)
-    return pages.render(guest, "checkout.html", view=view, values=values, errors=errors, status=status,
+def _checkout_page(request: Request, guest: Visitor, view: CartView, checkout: CheckoutService, *,
+                   values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+    return _pages(request).render(guest, "checkout.html", view=view, values=values, errors=errors, status=status,
                         methods=checkout.pricing.methods_for(None), cards=TEST_CARDS,
                         address_fields=ADDRESS_FIELDS)
 
 
 @router.get("/checkout")
-async def checkout_page(request: Request, guest: Guest) -> Response:
+async def checkout_page(request: Request, guest: Guest, carts: CartsDep, checkout: CheckoutDep) -> Response:
     """Address, shipping method, discount code and payment, on one page."""
-    view = await _cart_view(request, guest)
+    view = await _cart_view(carts, guest)
     if view is None or not view.lines:
         return _redirect(guest, "/cart")
     values = {"email": guest.user.email if guest.user else "", "country": "DE", "shipping_method": "standard",
               "token": "tok_visa", "discount_code": view.cart.discount_code or ""}
-    return _checkout_page(request, guest, view, values=values, errors={})
+    return _checkout_page(request, guest, view, checkout, values=values, errors={})
 
 
 def _field(name: str) -> str:
@@ -171,11 +164,11 @@ def _field(name: str) -> str:
 
 
 @router.post("/checkout")
-async def place_order(request: Request, guest: Guest) -> Response:
+async def place_order(request: Request, guest: Guest, carts: CartsDep, checkout: CheckoutDep,
+                      sessions: WebSessionsDep) -> Response:
     """Place the order; problems come back next to the fields they concern."""
     form = await _form(request, guest)
-    _, _, checkout, _ = _services(request)
-    view = await _cart_view(request, guest)
+    view = await _cart_view(carts, guest)
     if view is None or not view.lines:
         return _redirect(guest, "/cart")
     values = {k: str(v) for k, v in form.items() if k != "csrf"}
@@ -198,19 +191,18 @@ async def place_order(request: Request, guest: Guest) -> Response:
     else:
         keys = dict(guest.session.order_keys) if guest.session else {}
         keys[placed.order.number] = placed.access_key
-        await guest.remember(request.app.state.services.web_sessions, order_keys=tuple(keys.items())[-20:],
+        await guest.remember(sessions, order_keys=tuple(keys.items())[-20:],
                              cart_id=None)
         if placed.order.status is OrderStatus.PENDING and placed.order.payment.action_url:
             return _redirect(guest, placed.order.payment.action_url + f"?return=/order/{placed.order.number}")
         return _redirect(guest, f"/order/{placed.order.number}")
-    fresh = await _cart_view(request, guest) or view
-    return _checkout_page(request, guest, fresh, values=values, errors=errors, status=422)
+    fresh = await _cart_view(carts, guest) or view
+    return _checkout_page(request, guest, fresh, checkout, values=values, errors=errors, status=422)
 
 
 @router.get("/order/{number}")
-async def order_page(request: Request, number: str, guest: Guest) -> Response:
+async def order_page(request: Request, number: str, guest: Guest, orders: OrdersDep) -> Response:
     """The order confirmation: for its customer, or the visitor who placed it as a guest."""
-    pages, _, _, orders = _services(request)
     order = await orders.order_for(number, customer_id=guest.user.id if guest.user else None,
                                    access_key=guest.order_key(number))
-    return pages.render(guest, "order.html", order=order)
+    return _pages(request).render(guest, "order.html", order=order)

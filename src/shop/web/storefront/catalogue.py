@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shop.domain.catalog import ProductQuery, ProductSort
 from shop.domain.errors import InvalidValue, NotFound
 from shop.services.catalog import CatalogService
+from shop.web.deps import CatalogDep
 from shop.web.storefront.rendering import Pages
-from shop.web.storefront.visitor import Visitor, visitor
+from shop.web.storefront.visitor import Guest, Visitor
 
 router = APIRouter(include_in_schema=False)
-Guest = Annotated[Visitor, Depends(visitor)]
 PAGE_SIZE = 24
 SORTS = [("newest", "Newest"), ("price", "Price: low to high"), ("-price", "Price: high to low"),
          ("title", "Name")]
@@ -26,15 +25,9 @@ def _pages(request: Request) -> Pages:
     return pages
 
 
-def _catalog(request: Request) -> CatalogService:
-    service: CatalogService = request.app.state.services.catalog
-    return service
-
-
 @router.get("/")
-async def home(request: Request, guest: Guest) -> Response:
+async def home(request: Request, guest: Guest, catalog: CatalogDep) -> Response:
     """Home: newest products and the categories."""
-    catalog = _catalog(request)
     tree = await catalog.category_tree()
     featured = await catalog.list_products(ProductQuery(limit=8, sort=ProductSort.NEWEST))
     return _pages(request).render(guest, "home.html", categories=tree.roots(), featured=featured.items)
@@ -71,8 +64,8 @@ def _query(request: Request, *, category: str | None) -> tuple[ProductQuery, dic
     return query, chosen
 
 
-async def _listing(request: Request, guest: Visitor, *, category_slug: str | None) -> Response:
-    catalog = _catalog(request)
+async def _listing(request: Request, guest: Visitor, catalog: CatalogService, *,
+                   category_slug: str | None) -> Response:
     tree = await catalog.category_tree()
     category = tree.by_slug(category_slug) if category_slug else None
     if category_slug and category is None:
@@ -86,19 +79,19 @@ async def _listing(request: Request, guest: Visitor, *, category_slug: str | Non
 
 
 @router.get("/c/{slug}")
-async def category_page(request: Request, slug: str, guest: Guest) -> Response:
+async def category_page(request: Request, slug: str, guest: Guest, catalog: CatalogDep) -> Response:
     """A category with its sub-categories' products, filters, sorting and pages."""
-    return await _listing(request, guest, category_slug=slug)
+    return await _listing(request, guest, catalog, category_slug=slug)
 
 
 @router.get("/search")
-async def search_page(request: Request, guest: Guest) -> Response:
+async def search_page(request: Request, guest: Guest, catalog: CatalogDep) -> Response:
     """Search results, best match first, the words found marked."""
-    return await _listing(request, guest, category_slug=None)
+    return await _listing(request, guest, catalog, category_slug=None)
 
 
 @router.get("/p/{slug}")
-async def product_page(request: Request, slug: str, guest: Guest) -> Response:
+async def product_page(request: Request, slug: str, guest: Guest, catalog: CatalogDep) -> Response:
     """A product: images, description, a variant picker with price and stock per variant."""
-    detail = await _catalog(request).product_detail(slug)
+    detail = await catalog.product_detail(slug)
     return _pages(request).render(guest, "product.html", detail=detail, product=detail.product)

@@ -13,6 +13,7 @@ from starlette.responses import FileResponse, Response
 from shop.config import Settings
 from shop.domain.errors import DomainError, NotFound
 from shop.services.ports import StoreBusy, StoreUnavailable
+from shop.web import deps
 from shop.web.assets import Assets
 from shop.web.input_policy import InputRefused
 from shop.web.storefront import account, buying, catalogue
@@ -67,7 +68,7 @@ def install(app: FastAPI, settings: Settings) -> Assets:
                 log.warning("storefront page %s: %s", request.url.path, exc)
             elif status >= 500:
                 log.exception("storefront page %s failed", request.url.path)
-            guest: Visitor = await visitor(request) if status < 500 and not anonymous else _bare(request)
+            guest = await _visitor(request) if status < 500 and not anonymous else _bare(request)
             page = pages.render(guest, "error.html", status=status, title=title,
                                 detail=str(exc) if status < 500 else detail)
             if retry_after is not None:
@@ -87,6 +88,11 @@ def install(app: FastAPI, settings: Settings) -> Assets:
     html_or_problem(DomainError, 409, "That did not work")
     html_or_problem(Exception, 500, "Sorry")
     return assets
+
+
+async def _visitor(request: Request) -> Visitor:
+    """The visitor for an error page: a handler is outside FastAPI's dependencies, so they are resolved here."""
+    return await visitor(request, await deps.web_sessions(request), await deps.auth(request))
 
 
 def _bare(request: Request) -> Visitor:

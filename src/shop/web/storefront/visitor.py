@@ -14,13 +14,14 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from shop.domain.users import User
 from shop.services.web_sessions import WebSession, WebSessions
+from shop.web.deps import AuthDep, WebSessionsDep
 
 SESSION_COOKIE = "shop_session"
 CSRF_COOKIE = "shop_csrf"
@@ -84,14 +85,13 @@ class Visitor:
         return response
 
 
-async def visitor(request: Request) -> Visitor:
+async def visitor(request: Request, sessions: WebSessionsDep, auth: AuthDep) -> Visitor:
     """The dependency pages take: loads the session (if any) and the signed-in user."""
-    services = request.app.state.services
     settings = request.app.state.settings
     secure = request.url.scheme == "https" or settings.public_url.startswith("https://")
     session_id = request.cookies.get(cookie_name(SESSION_COOKIE, secure=secure))
-    session = await services.web_sessions.load(session_id)
-    user = await services.auth.active_user(session.user_id) if session and session.user_id else None
+    session = await sessions.load(session_id)
+    user = await auth.active_user(session.user_id) if session and session.user_id else None
     if user is not None:
         request.state.user_id = user.id  # for the request log (shop.web.request_log)
     csrf = request.cookies.get(cookie_name(CSRF_COOKIE, secure=secure)) or ""
@@ -104,3 +104,6 @@ async def visitor(request: Request) -> Visitor:
         session_id = None
     return Visitor(session_id=session_id, session=session, user=user, csrf_cookie=csrf, secure=secure,
                    key=request.app.state.csrf_key, cookies=cookies)
+
+
+Guest = Annotated[Visitor, Depends(visitor)]
