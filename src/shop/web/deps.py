@@ -1,11 +1,12 @@
 """Services as typed route parameters (`orders: OrdersDep`), so a route names what it uses, not app.state."""
 
 # Each lookup is its own `async def`: FastAPI runs a plain `def` dependency in its thread pool on every request,
-# and a named function per service makes a misspelt one a mypy error. ShopServices' watchers, probes and metrics
-# hooks serve the lifespan and middleware, not routes, so they have no alias.
+# and a named function per service makes a misspelt one a mypy error. ShopServices' watchers and metrics
+# hooks serve the lifespan and middleware, not routes, so they have no alias (the store probes serve /readyz).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,6 +24,7 @@ from shop.services.idempotency import Idempotency
 from shop.services.order_desk import OrderDesk
 from shop.services.orders import OrderService
 from shop.services.phone_verification import PhoneVerification
+from shop.services.ports import StoreProbe
 from shop.services.process_status import ProcessBoard
 from shop.services.shop import ShopServices
 from shop.services.two_factor import TwoFactor
@@ -114,6 +116,11 @@ async def processes(request: Request) -> ProcessBoard:
     return services_of(request).processes
 
 
+async def stores(request: Request) -> Sequence[StoreProbe]:
+    """Each store's probe, for the readiness check."""
+    return services_of(request).stores
+
+
 CatalogDep = Annotated[CatalogService, Depends(catalog)]
 CatalogAdminDep = Annotated[CatalogAdmin, Depends(catalog_admin)]
 AuthDep = Annotated[AuthService, Depends(auth)]
@@ -133,3 +140,4 @@ WebSessionsDep = Annotated[WebSessions, Depends(web_sessions)]
 UsageDep = Annotated[UsageService, Depends(usage)]
 BusinessDep = Annotated[BusinessFigures, Depends(business)]
 ProcessesDep = Annotated[ProcessBoard, Depends(processes)]
+StoresDep = Annotated[Sequence[StoreProbe], Depends(stores)]

@@ -13,9 +13,14 @@ from starlette.responses import JSONResponse
 from shop.domain.money import Money
 
 
+def money(value: Money) -> dict[str, str]:
+    """Money as the API writes it everywhere: a decimal string and the currency."""
+    return {"amount": str(value.amount), "currency": value.currency}
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Money):
-        return {"amount": str(value.amount), "currency": value.currency}
+        return money(value)
     if isinstance(value, Decimal):
         return str(value)
     if is_dataclass(value) and not isinstance(value, type):

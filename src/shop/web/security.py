@@ -21,9 +21,6 @@ class NotAllowed(Exception):
     """Signed in, but without the role the route needs (403)."""
 
 
-Auth = AuthDep  # the name the API routes import
-
-
 async def current_user(auth: AuthDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                        request: Request) -> User:
     """The signed-in user; 401 without a valid access token."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from shop.services.ports import StoreUnavailable
-from shop.services.shop import ShopServices
+from shop.web.deps import StoresDep
 from shop.web.problems import problem
 from shop.web.responses import JSON
 
@@ -34,20 +34,18 @@ async def healthz() -> Response:
 
 @router.get("/readyz", response_model=Ready, summary="Every store answers",
             responses={503: {"description": "a store is unreachable"}})
-async def readyz(request: Request) -> Response:
+async def readyz(stores: StoresDep) -> Response:
     """Ready: every store (main, users, posts) answers a query."""
-    services: ShopServices = request.app.state.services
-
     async def check(probe_index: int) -> str | None:
         try:
-            await services.stores[probe_index].ping()
+            await stores[probe_index].ping()
         except StoreUnavailable as exc:
             return f"{exc.host}: {exc.reason}"
         return None
 
-    results = await asyncio.gather(*(check(i) for i in range(len(services.stores))))
-    stores = {probe.name: (error or "ok") for probe, error in zip(services.stores, results, strict=True)}
-    failed = [name for name, state in stores.items() if state != "ok"]
+    results = await asyncio.gather(*(check(i) for i in range(len(stores))))
+    states = {probe.name: (error or "ok") for probe, error in zip(stores, results, strict=True)}
+    failed = [name for name, state in states.items() if state != "ok"]
     if failed:
-        return problem(503, f"unreachable: {', '.join(failed)}", extra={"stores": stores})
-    return JSON({"status": "ready", "stores": stores})
+        return problem(503, f"unreachable: {', '.join(failed)}", extra={"stores": states})
+    return JSON({"status": "ready", "stores": states})

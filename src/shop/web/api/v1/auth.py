@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from shop.domain.errors import NotFound
 from shop.domain.users import User
-from shop.services.account_flows import AccountFlows
 from shop.services.auth import Session
-from shop.services.two_factor import TwoFactor
 from shop.web.api.v1.schemas import Problem, StrictInput
 from shop.web.client import client_address
+from shop.web.deps import AccountsDep, AuthDep, CartsDep, TwoFactorDep
 from shop.web.responses import JSON, iso
-from shop.web.security import Auth, CurrentUser
+from shop.web.security import CurrentUser
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 409: {"model": Problem},
@@ -106,16 +105,8 @@ def _client(request: Request) -> str:
     return client_address(request)
 
 
-def _accounts(request: Request) -> AccountFlows:
-    flows: AccountFlows = request.app.state.services.accounts
-    return flows
-
-
-Accounts = Annotated[AccountFlows, Depends(_accounts)]
-
-
 @router.post("/auth/register", status_code=201, response_model=UserOut, responses=_ERRORS)
-async def register(body: Registration, auth: Auth, accounts: Accounts) -> Response:
+async def register(body: Registration, auth: AuthDep, accounts: AccountsDep) -> Response:
     """Open a customer account; a link to verify the address is e-mailed."""
     user = await auth.register(email=body.email, password=body.password, name=body.name)
     await accounts.send_verification(user)
@@ -123,13 +114,13 @@ async def register(body: Registration, auth: Auth, accounts: Accounts) -> Respon
 
 
 @router.post("/auth/verify-email", response_model=UserOut, responses=_ERRORS)
-async def verify_email(body: TokenIn, request: Request, accounts: Accounts) -> Response:
+async def verify_email(body: TokenIn, request: Request, accounts: AccountsDep) -> Response:
     """Confirm an address with the token from the e-mailed link (once)."""
     return JSON(user_json(await accounts.verify_email(body.token, client=_client(request))))
 
 
 @router.post("/auth/verify-email/resend", status_code=202, response_class=Response, responses=_ERRORS)
-async def resend_verification(user: CurrentUser, accounts: Accounts) -> Response:
+async def resend_verification(user: CurrentUser, accounts: AccountsDep) -> Response:
     """E-mail the verification link again."""
     if user.email_verified_at is None:
         await accounts.send_verification(user)
@@ -137,41 +128,41 @@ async def resend_verification(user: CurrentUser, accounts: Accounts) -> Response
 
 
 @router.post("/auth/password-reset", status_code=202, response_class=Response, responses=_ERRORS)
-async def password_reset(body: PasswordResetRequest, accounts: Accounts) -> Response:
+async def password_reset(body: PasswordResetRequest, accounts: AccountsDep) -> Response:
     """E-mail a reset link if the address has an account (the answer is the same either way)."""
     await accounts.request_password_reset(body.email)
     return Response(status_code=202)
 
 
 @router.post("/auth/password-reset/confirm", status_code=204, responses=_ERRORS)
-async def password_reset_confirm(body: PasswordResetConfirm, request: Request, accounts: Accounts) -> Response:
+async def password_reset_confirm(body: PasswordResetConfirm, request: Request, accounts: AccountsDep) -> Response:
     """Choose a new password with the token from the e-mailed link; every session ends."""
     await accounts.reset_password(body.token, body.password, client=_client(request))
     return Response(status_code=204)
 
 
 @router.post("/auth/login", response_model=TokensOut, responses=_ERRORS)
-async def login(body: Credentials, request: Request, auth: Auth) -> Response:
+async def login(body: Credentials, request: Request, auth: AuthDep, carts: CartsDep) -> Response:
     """Trade an e-mail and password for an access token and a refresh token."""
     session = await auth.login(email=body.email, password=body.password, client=_client(request), otp=body.otp)
     if body.cart_id is None:
         return _tokens(session)
     # the guest's cart joins the customer's; a cart that cannot be found does not stop the sign-in
     try:
-        cart = await request.app.state.services.carts.merge(body.cart_id, customer_id=session.user.id)
+        cart = await carts.merge(body.cart_id, customer_id=session.user.id)
     except NotFound:
         return _tokens(session, cart_id=None)
     return _tokens(session, cart_id=cart.cart.id)
 
 
 @router.post("/auth/refresh", response_model=TokensOut, responses=_ERRORS)
-async def refresh(body: RefreshTokenIn, auth: Auth) -> Response:
+async def refresh(body: RefreshTokenIn, auth: AuthDep) -> Response:
     """Trade a refresh token (once) for a new access token and refresh token."""
     return _tokens(await auth.refresh(body.refresh_token))
 
 
 @router.post("/auth/logout", status_code=204, responses=_ERRORS)
-async def logout(body: RefreshTokenIn, auth: Auth) -> Response:
+async def logout(body: RefreshTokenIn, auth: AuthDep) -> Response:
     """End the session the refresh token belongs to."""
     await auth.logout(body.refresh_token)
     return Response(status_code=204)
@@ -183,30 +174,22 @@ async def me(user: CurrentUser) -> Response:
     return JSON(user_json(user), headers={"Cache-Control": "no-store"})
 
 
-def _two_factor(request: Request) -> TwoFactor:
-    service: TwoFactor = request.app.state.services.two_factor
-    return service
-
-
-Factor = Annotated[TwoFactor, Depends(_two_factor)]
-
-
 @router.post("/auth/2fa/setup", response_model=EnrolmentOut, responses=_ERRORS)
-async def two_factor_setup(user: CurrentUser, factor: Factor) -> Response:
+async def two_factor_setup(user: CurrentUser, factor: TwoFactorDep) -> Response:
     """A new authenticator secret (and its otpauth:// URI for a QR code); confirm it with a first code."""
     enrolment = await factor.begin(user)
     return JSON({"secret": enrolment.secret, "otpauth_uri": enrolment.uri}, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/auth/2fa/confirm", response_model=RecoveryCodesOut, responses=_ERRORS)
-async def two_factor_confirm(body: CodeIn, request: Request, user: CurrentUser, factor: Factor) -> Response:
+async def two_factor_confirm(body: CodeIn, request: Request, user: CurrentUser, factor: TwoFactorDep) -> Response:
     """Switch two-factor sign-in on; the recovery codes are shown this once."""
     codes = await factor.confirm(user, body.code, client=_client(request))
     return JSON({"recovery_codes": codes}, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/auth/2fa/disable", status_code=204, responses=_ERRORS)
-async def two_factor_disable(body: CodeIn, request: Request, user: CurrentUser, factor: Factor) -> Response:
+async def two_factor_disable(body: CodeIn, request: Request, user: CurrentUser, factor: TwoFactorDep) -> Response:
     """Switch two-factor sign-in off with a current or recovery code."""
     await factor.disable(user, body.code, client=_client(request))
     return Response(status_code=204)

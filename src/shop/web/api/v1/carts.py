@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi import Path as PathParam
 from pydantic import Field
 from starlette.responses import Response
 
-from shop.services.cart import CartService
 from shop.web.api.v1.money_json import CartOut, cart_json
 from shop.web.api.v1.schemas import VOUCHER_CODE, Problem, StrictInput
+from shop.web.deps import CartsDep
 from shop.web.responses import JSON
 from shop.web.security import MaybeUser
 
@@ -48,11 +48,6 @@ _LINE_LINKS = {name: {"operationRef": f"#/paths/~1api~1v1~1carts~1{{cart_id}}~1i
                for name, method in (("ChangeItem", "patch"), ("RemoveItem", "delete"))}
 
 
-def _carts(request: Request) -> CartService:
-    service: CartService = request.app.state.services.carts
-    return service
-
-
 def _no_store(body: dict[str, Any], status: int = 200) -> Response:
     return JSON(body, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -60,9 +55,8 @@ def _no_store(body: dict[str, Any], status: int = 200) -> Response:
 @router.post("/carts", status_code=201, response_model=CartOut,
              responses={**_ERRORS, 200: {"model": CartOut, "description": "The customer's open cart",
                                          "links": _CART_LINKS}, 201: {"links": _CART_LINKS}})
-async def create_cart(request: Request, user: MaybeUser, body: NewCart | None = None) -> Response:
+async def create_cart(carts: CartsDep, user: MaybeUser, body: NewCart | None = None) -> Response:
     """A new cart; a signed-in customer gets their open cart (with `merge_from` folded in)."""
-    carts = _carts(request)
     if user is not None and body is not None and body.merge_from:
         return _no_store(cart_json(await carts.merge(body.merge_from, customer_id=user.id)))
     view, made = await carts.create(customer_id=user.id if user else None)
@@ -70,38 +64,38 @@ async def create_cart(request: Request, user: MaybeUser, body: NewCart | None = 
 
 
 @router.get("/carts/{cart_id}", response_model=CartOut, responses=_ERRORS)
-async def get_cart(request: Request, cart_id: CartId, user: MaybeUser) -> Response:
+async def get_cart(carts: CartsDep, cart_id: CartId, user: MaybeUser) -> Response:
     """The cart at today's prices."""
-    return _no_store(cart_json(await _carts(request).view(cart_id, customer_id=user.id if user else None)))
+    return _no_store(cart_json(await carts.view(cart_id, customer_id=user.id if user else None)))
 
 
 @router.post("/carts/{cart_id}/items", status_code=201, response_model=CartOut,
              responses={**_ERRORS, 201: {"links": _LINE_LINKS}})
-async def add_item(request: Request, cart_id: CartId, body: ItemIn, user: MaybeUser) -> Response:
+async def add_item(carts: CartsDep, cart_id: CartId, body: ItemIn, user: MaybeUser) -> Response:
     """Add units of a SKU (a SKU already in the cart has its quantity raised)."""
-    view = await _carts(request).add_item(cart_id, sku=body.sku, quantity=body.quantity,
+    view = await carts.add_item(cart_id, sku=body.sku, quantity=body.quantity,
                                           customer_id=user.id if user else None)
     return _no_store(cart_json(view), 201)
 
 
 @router.patch("/carts/{cart_id}/items/{item_id}", response_model=CartOut, responses=_ERRORS)
-async def change_item(request: Request, cart_id: CartId, item_id: LineId, body: QuantityIn,
+async def change_item(carts: CartsDep, cart_id: CartId, item_id: LineId, body: QuantityIn,
                       user: MaybeUser) -> Response:
     """Set a line's quantity."""
-    view = await _carts(request).change_item(cart_id, item_id, quantity=body.quantity,
+    view = await carts.change_item(cart_id, item_id, quantity=body.quantity,
                                              customer_id=user.id if user else None)
     return _no_store(cart_json(view))
 
 
 @router.delete("/carts/{cart_id}/items/{item_id}", response_model=CartOut, responses=_ERRORS)
-async def remove_item(request: Request, cart_id: CartId, item_id: LineId, user: MaybeUser) -> Response:
+async def remove_item(carts: CartsDep, cart_id: CartId, item_id: LineId, user: MaybeUser) -> Response:
     """Take a line out of the cart."""
-    view = await _carts(request).remove_item(cart_id, item_id, customer_id=user.id if user else None)
+    view = await carts.remove_item(cart_id, item_id, customer_id=user.id if user else None)
     return _no_store(cart_json(view))
 
 
 @router.post("/carts/{cart_id}/discount", response_model=CartOut, responses=_ERRORS)
-async def set_discount(request: Request, cart_id: CartId, body: DiscountIn, user: MaybeUser) -> Response:
+async def set_discount(carts: CartsDep, cart_id: CartId, body: DiscountIn, user: MaybeUser) -> Response:
     """Apply a voucher code (or take it off with null)."""
-    view = await _carts(request).apply_discount(cart_id, body.code, customer_id=user.id if user else None)
+    view = await carts.apply_discount(cart_id, body.code, customer_id=user.id if user else None)
     return _no_store(cart_json(view))

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi import Path as PathParam
 from pydantic import Field
 from starlette.responses import Response
 
 from shop.domain.catalog import Image
-from shop.services.catalog_admin import CatalogAdmin, ProductDraft, VariantDraft
+from shop.services.catalog import CatalogService
+from shop.services.catalog_admin import ProductDraft, VariantDraft
 from shop.web.api.v1.catalog import product_json
 from shop.web.api.v1.schemas import MULTILINE, Problem, ProductOut, StrictInput
+from shop.web.deps import CatalogAdminDep, CatalogDep
 from shop.web.responses import JSON
 from shop.web.security import Admin, Staff
 
@@ -54,33 +56,28 @@ class ProductIn(StrictInput):
                       for v in self.variants] if self.variants is not None else None)
 
 
-def _admin(request: Request) -> CatalogAdmin:
-    service: CatalogAdmin = request.app.state.services.catalog_admin
-    return service
-
-
-async def _detail(request: Request, slug: str) -> dict[str, Any]:
-    return product_json(await request.app.state.services.catalog.product_detail(slug, include_unpublished=True))
+async def _detail(catalog: CatalogService, slug: str) -> dict[str, Any]:
+    return product_json(await catalog.product_detail(slug, include_unpublished=True))
 
 
 @router.post("/products", status_code=201, response_model=ProductOut, responses=_ERRORS)
-async def create_product(body: ProductIn, request: Request, _: Staff) -> Response:
+async def create_product(body: ProductIn, admin: CatalogAdminDep, catalog: CatalogDep, _: Staff) -> Response:
     """Create a product (unpublished unless `published` is true)."""
-    product = await _admin(request).create(body.draft())
-    return JSON(await _detail(request, product.slug), status_code=201,
+    product = await admin.create(body.draft())
+    return JSON(await _detail(catalog, product.slug), status_code=201,
                 headers={"Location": f"/api/v1/products/{product.slug}"})
 
 
 @router.patch("/products/{slug}", response_model=ProductOut, responses=_ERRORS)
-async def change_product(body: ProductIn, request: Request, _: Staff,
+async def change_product(body: ProductIn, admin: CatalogAdminDep, catalog: CatalogDep, _: Staff,
                          slug: Annotated[str, PathParam(max_length=200)]) -> Response:
     """Change the fields given; `variants`, when given, replace the old ones."""
-    product = await _admin(request).change(slug, body.draft())
-    return JSON(await _detail(request, product.slug))
+    product = await admin.change(slug, body.draft())
+    return JSON(await _detail(catalog, product.slug))
 
 
 @router.delete("/products/{slug}", status_code=204, responses=_ERRORS)
-async def delete_product(request: Request, _: Admin, slug: Annotated[str, PathParam(max_length=200)]) -> Response:
+async def delete_product(admin: CatalogAdminDep, _: Admin, slug: Annotated[str, PathParam(max_length=200)]) -> Response:
     """Delete a product (admins only); orders keep their own copy of it."""
-    await _admin(request).delete(slug)
+    await admin.delete(slug)
     return Response(status_code=204)

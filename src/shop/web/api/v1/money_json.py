@@ -10,15 +10,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shop.domain.cart import CartStatus
-from shop.domain.money import Money
 from shop.domain.orders import Order, OrderStatus, PaymentStatus
 from shop.services.cart import CartView
 from shop.web.api.v1.schemas import MoneyOut
-from shop.web.responses import iso
-
-
-def money(value: Money) -> dict[str, str]:
-    return {"amount": str(value.amount), "currency": value.currency}
+from shop.web.responses import iso, money
 
 
 def cart_json(view: CartView) -> dict[str, Any]:

@@ -8,16 +8,16 @@ and so is any code once the account or the client has sent too many wrong ones.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from shop.services.phone_verification import PhoneVerification
 from shop.web.api.v1.auth import UserOut, user_json
 from shop.web.api.v1.schemas import Problem, StrictInput
 from shop.web.client import client_address
+from shop.web.deps import PhoneDep
 from shop.web.responses import JSON, iso
 from shop.web.security import CurrentUser
 
@@ -39,16 +39,8 @@ class CodeSentOut(BaseModel):
     expires_at: datetime
 
 
-def _phone_verification(request: Request) -> PhoneVerification:
-    service: PhoneVerification = request.app.state.services.phone
-    return service
-
-
-Phones = Annotated[PhoneVerification, Depends(_phone_verification)]
-
-
 @router.post("/auth/phone", status_code=202, response_model=CodeSentOut, responses=_ERRORS)
-async def send_phone_code(body: PhoneIn, user: CurrentUser, phones: Phones) -> Response:
+async def send_phone_code(body: PhoneIn, user: CurrentUser, phones: PhoneDep) -> Response:
     """Text a six-digit code to the number; send it to /auth/phone/verify within ten minutes."""
     sent = await phones.send_code(user, body.phone)
     return JSON({"phone": sent.phone, "expires_at": iso(sent.expires_at)}, status_code=202,
@@ -56,7 +48,7 @@ async def send_phone_code(body: PhoneIn, user: CurrentUser, phones: Phones) -> R
 
 
 @router.post("/auth/phone/verify", response_model=UserOut, responses=_ERRORS)
-async def verify_phone(body: PhoneCodeIn, request: Request, user: CurrentUser, phones: Phones) -> Response:
+async def verify_phone(body: PhoneCodeIn, request: Request, user: CurrentUser, phones: PhoneDep) -> Response:
     """Confirm the number with the code texted to it; the user's phone is then verified."""
     verified = await phones.verify(user, body.code, client=client_address(request))
     return JSON(user_json(verified), headers={"Cache-Control": "no-store"})

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from shop.domain.discounts import Voucher, VoucherKind
-from shop.services.vouchers import VoucherDraft, Vouchers
-from shop.web.api.v1.money_json import money
+from shop.services.vouchers import VoucherDraft
 from shop.web.api.v1.schemas import VOUCHER_CODE, Moment, MoneyOut, Problem, StrictInput
-from shop.web.responses import JSON, iso
+from shop.web.deps import VouchersDep
+from shop.web.responses import JSON, iso, money
 from shop.web.security import Staff
 
 router = APIRouter(prefix="/api/v1", tags=["discounts (staff)"])
@@ -58,20 +58,15 @@ def voucher_json(voucher: Voucher) -> dict[str, Any]:
             "active": voucher.active}
 
 
-def _vouchers(request: Request) -> Vouchers:
-    service: Vouchers = request.app.state.services.vouchers
-    return service
-
-
 @router.post("/vouchers", status_code=201, response_model=VoucherOut, responses=_ERRORS)
-async def create_voucher(request: Request, body: VoucherIn, _: Staff) -> Response:
+async def create_voucher(vouchers: VouchersDep, body: VoucherIn, _: Staff) -> Response:
     """Create a voucher code."""
-    voucher = await _vouchers(request).create(VoucherDraft(**body.model_dump()))
+    voucher = await vouchers.create(VoucherDraft(**body.model_dump()))
     return JSON(voucher_json(voucher), status_code=201)
 
 
 @router.get("/vouchers", response_model=VoucherList, responses=_ERRORS)
-async def list_vouchers(request: Request, _: Staff) -> Response:
+async def list_vouchers(vouchers: VouchersDep, _: Staff) -> Response:
     """Every voucher with how often it was used."""
-    items = [voucher_json(v) for v in await _vouchers(request).all()]
+    items = [voucher_json(v) for v in await vouchers.all()]
     return JSON({"items": items, "total": len(items)})
