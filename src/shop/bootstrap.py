@@ -73,6 +73,8 @@ from shop.services.housekeeping import Housekeeping
 from shop.services.idempotency import Idempotency
 from shop.services.in_stock import InStockFlags
 from shop.services.order_desk import OrderDesk
+from shop.services.order_mail import OrderMail
+from shop.services.order_payments import OrderPayments
 from shop.services.orders import OrderService
 from shop.services.payment_gateway import PaymentGateway
 from shop.services.phone_verification import PhoneCodeStore, PhoneVerification, SmsSender
@@ -245,7 +247,7 @@ def build_delivery(settings: Settings, databases: Databases) -> Callable[[], Awa
     lease = max(timedelta(seconds=60), 4 * send_time)  # room for a few slow sends per claim
     catalog = build_catalog(settings, databases)
     commerce = build_commerce(settings, databases, catalog=catalog)
-    jobs = CommerceJobs(orders=commerce.orders, outbox=outbox, flags=commerce.flags)
+    jobs = CommerceJobs(payments=commerce.payments, outbox=outbox, flags=commerce.flags)
     housekeeping = Housekeeping(sessions=build_web_sessions(databases),
                                 phone_codes=build_users_store(databases).phone_codes, outbox=outbox,
                                 idempotency=commerce.idempotency,
@@ -325,13 +327,16 @@ class Commerce:
         self.flags = InStockFlags(projection=catalog, stock=SqlStock(main))
         self.carts = CartService(carts=carts, vouchers=vouchers, catalog=catalog, stock=SqlStock(main),
                                  currency=settings.currency)
+        events = CommerceMetrics() if settings.metrics else None
+        mail = OrderMail(templates=JinjaMailTemplates(shop_name=settings.shop_name), public_url=settings.public_url)
+        orders = SqlOrders(main)
+        self.payments = OrderPayments(units=units, reader=orders, gateways=gateways, mail=mail, events=events,
+                                      flags=self.flags)
         self.checkout = CheckoutService(
-            units=units, gateway=next(iter(gateways.values())),
-            pricing=build_pricing(settings), templates=JinjaMailTemplates(shop_name=settings.shop_name),
-            public_url=settings.public_url, reservation=timedelta(minutes=settings.reservation_minutes),
-            events=CommerceMetrics() if settings.metrics else None, flags=self.flags)
-        self.orders = OrderService(reader=SqlOrders(main), units=units, checkout=self.checkout, gateways=gateways,
-                                   flags=self.flags)
+            units=units, gateway=next(iter(gateways.values())), pricing=build_pricing(settings),
+            payments=self.payments, reservation=timedelta(minutes=settings.reservation_minutes), events=events,
+            flags=self.flags)
+        self.orders = OrderService(reader=orders, units=units, payments=self.payments, mail=mail)
         self.vouchers = Vouchers(repository=vouchers, currency=settings.currency)
         self.idempotency = Idempotency(SqlIdempotency(main))
 

@@ -113,7 +113,7 @@ async def test_a_charge_whose_outcome_never_reached_the_order_is_asked_again_and
         return result
 
     monkeypatch.setattr(gateway, "charge", counted)
-    fail_once(monkeypatch, shop.services.checkout, "record_charge")  # the bank said yes; the store went away
+    fail_once(monkeypatch, shop.services.checkout.payments, "record_charge")  # the bank said yes; the store went away
     lost = await shop.client.post("/api/v1/checkout", json=checkout_body(cart), headers=key)
     assert lost.status_code == 503
     [(number, status, payment)] = await _orders_of_cart(shop.settings, cart)

@@ -136,7 +136,7 @@ async def open_shop(loop: asyncio.AbstractEventLoop, backend: str, db_factory: D
                 category_id=None, variants=[Variant(sku=sku, price=Money.of(PRICES[sku], "EUR"), weight_grams=300)])
         for n, sku in enumerate(sorted(STOCK), start=1)], available=STOCK)
     commerce = build_commerce(shop_settings, databases, catalog=catalog)
-    jobs = CommerceJobs(orders=commerce.orders, outbox=SqlOutbox(databases.store("main")), flags=commerce.flags,
+    jobs = CommerceJobs(payments=commerce.payments, outbox=SqlOutbox(databases.store("main")), flags=commerce.flags,
                         every=timedelta(0))  # every round the machine asks for runs
     return Shop(loop=loop, settings=shop_settings, databases=databases, catalog=catalog, commerce=commerce, jobs=jobs)
 

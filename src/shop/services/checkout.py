@@ -2,37 +2,34 @@
 
 The order exists before any money moves, so "paid but no order" cannot happen: a payment always has an order
 to land on, and an order whose payment outcome was missed is reconciled with the gateway before its stock is
-released (see `OrderService.expire_reservations`).
+released (see `OrderPayments.expire_reservations`). What the gateway answers moves the order through
+`OrderPayments`, as a webhook or staff would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from shop.domain.cart import CartClosed, CartStatus
 from shop.domain.discounts import Voucher, VoucherNotApplicable, normalize_code
 from shop.domain.errors import Conflict, DomainError, InvalidValue, NotFound
-from shop.domain.messages import Email
 from shop.domain.money import Money
 from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus
-from shop.domain.payments import ChargeRequest, ChargeResult, ChargeStatus, check_token
+from shop.domain.payments import ChargeRequest, check_token
 from shop.domain.pricing import Address, PricedLine, ShippingMethod, TaxTable, Totals, price_order
 from shop.domain.users import normalize_email
 from shop.services.cart import priced_lines
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_events import CommerceEvents, NoEvents
-from shop.services.email_delivery import MailTemplates, queue_email
 from shop.services.idempotency import Ticket
 from shop.services.in_stock import InStockFlags
+from shop.services.order_payments import OrderPayments, quantities, stock_changed
 from shop.services.payment_gateway import GatewayUnavailable, PaymentGateway
 from shop.services.unit_of_work import CommerceUnit, MainUnitOfWork
-
-STOCK_CHANGED = "stock"
-STRAY_REFUND = "refund"  # outbox job: money captured for an order already canceled goes back
 
 
 class PaymentDeclined(DomainError):
@@ -77,14 +74,6 @@ def customer_key(customer_id: str | None, email_key: str) -> str:
     return f"user:{customer_id}" if customer_id else f"email:{email_key}"
 
 
-def quantities(lines: Sequence[OrderLine] | Sequence[PricedLine]) -> list[tuple[str, int]]:
-    """Units per SKU in SKU order: every transaction locks stock rows in the same order, so none deadlock."""
-    units: dict[str, int] = {}
-    for line in lines:
-        units[line.sku] = units.get(line.sku, 0) + line.quantity
-    return sorted(units.items())
-
-
 class Pricing:
     """Shipping methods and tax rules of the shop, and the totals they give a set of lines."""
 
@@ -114,16 +103,17 @@ class Pricing:
 
 
 class CheckoutService:
-    def __init__(self, *, units: MainUnitOfWork, gateway: PaymentGateway, pricing: Pricing, templates: MailTemplates,
-                 public_url: str, reservation: timedelta = timedelta(minutes=15), clock: Clock = utc_now,
+    """Places orders; what happens to their money afterwards is `payments`'."""
+
+    def __init__(self, *, units: MainUnitOfWork, gateway: PaymentGateway, pricing: Pricing, payments: OrderPayments,
+                 reservation: timedelta = timedelta(minutes=15), clock: Clock = utc_now,
                  events: CommerceEvents | None = None, flags: InStockFlags | None = None) -> None:
         self._units = units
         self._flags = flags
         self.events: CommerceEvents = events if events is not None else NoEvents()
         self._gateway = gateway
         self.pricing = pricing
-        self._templates = templates
-        self._public_url = public_url.rstrip("/")
+        self.payments = payments
         self._reservation = reservation
         self._clock = clock
 
@@ -200,7 +190,7 @@ class CheckoutService:
             # the outcome is unknown: the order stays pending and is reconciled when its reservation runs out
             self.events.order_placed(order)
             return PlacedOrder(order=order, access_key=access_key)
-        placed = await self.record_charge(order.number, result, placed=(order_id, order))
+        placed = await self.payments.record_charge(order.number, result, placed=(order_id, order))
         self.events.order_placed(placed)
         if placed.status is OrderStatus.CANCELED:
             raise PaymentDeclined(order.number, result.decline_reason or "declined")
@@ -219,133 +209,9 @@ class CheckoutService:
             result = await self._gateway.charge(ChargeRequest(
                 reference=number, amount=order.totals.total, token=token, idempotency_key=f"order-{number}",
                 email=order.email))
-            order = await self.record_charge(number, result)
+            order = await self.payments.record_charge(number, result)
         if order.status is OrderStatus.CANCELED:
             if order.payment.status is PaymentStatus.FAILED:
                 raise PaymentDeclined(number, order.payment.decline_reason or "declined")
             raise Conflict(f"order {number} was canceled before it was paid")
         return PlacedOrder(order=order, access_key=access_key)
-
-    async def record_charge(self, number: str, result: ChargeResult, *,
-                            placed: tuple[int, Order] | None = None) -> Order:
-        """Apply what the gateway said about an order's payment. `placed`: the order (and id) as this process
-        just stored it: a successful charge then pays it without reading it back, by an update conditional on
-        its status still being pending; if something moved it on meanwhile, the order is read under lock as
-        usual."""
-        if placed is not None and result.status is ChargeStatus.SUCCEEDED:
-            order_id, order = placed
-            async with self._units.begin() as unit:
-                paid = await self.mark_paid(unit, order_id, order,
-                                            _charged(order.payment, result, PaymentStatus.CAPTURED), if_pending=True)
-            if paid:
-                self.events.payment_captured(order)
-                return order
-        captured = declined = False
-        async with self._units.begin() as unit:
-            found = await unit.orders.lock(number)
-            if found is None:
-                raise NotFound("order", number)
-            order_id, order = found
-            if order.status is not OrderStatus.PENDING:  # a webhook, staff or the expiry got here first
-                if result.status is ChargeStatus.SUCCEEDED and result.payment_ref:
-                    await self.refund_if_canceled(unit, order_id, order,
-                                                  _charged(order.payment, result, PaymentStatus.CAPTURED),
-                                                  provider=self._gateway.name, payment_ref=result.payment_ref)
-                return order
-            if result.status is ChargeStatus.SUCCEEDED:
-                await self.mark_paid(unit, order_id, order, _charged(order.payment, result, PaymentStatus.CAPTURED))
-                captured = True
-            elif result.status in (ChargeStatus.DECLINED, ChargeStatus.CANCELED):
-                await self.cancel_unpaid(unit, order_id, order, _charged(order.payment, result, PaymentStatus.FAILED),
-                                         reopen_cart=True)
-                declined = True
-            else:
-                status = PaymentStatus.REQUIRES_ACTION if result.status is ChargeStatus.REQUIRES_ACTION \
-                    else PaymentStatus.PENDING
-                order.payment = _charged(order.payment, result, status)
-                await unit.orders.set_payment(order_id, order.payment)
-        if captured:
-            self.events.payment_captured(order)
-        elif declined:
-            self.events.payment_declined(order)
-        return order
-
-    async def mark_paid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment, *,
-                        if_pending: bool = False) -> bool:
-        """A pending order's money is captured: its reserved stock is sold and the confirmation goes out.
-
-        With `if_pending` the order was not read under lock: it is paid only if the store still has it pending
-        (checked by the update itself); if not, False with nothing changed, and `order` is stale. The mail is
-        rendered before any row is touched and the stock comes last, so the stock rows are held briefly."""
-        order.payment = payment
-        order.reservation_expires_at = None
-        order.move_to(OrderStatus.PAID, at=self._clock())
-        confirmation = self.order_email("order-confirmation", order)
-        if not await unit.orders.update(order_id, order, only_if=OrderStatus.PENDING if if_pending else None):
-            return False
-        await queue_email(unit.outbox, confirmation)
-        await unit.stock.take(quantities(order.lines))
-        return True
-
-    async def refund_if_canceled(self, unit: CommerceUnit, order_id: int, order: Order, captured: Payment, *,
-                                 provider: str, payment_ref: str) -> bool:
-        """Money was captured for this order (`captured`): if it had been canceled (and not refunded), record
-        the capture and have the worker give the money back. False, with nothing changed, for any other order."""
-        if order.status is not OrderStatus.CANCELED or order.payment.status is PaymentStatus.REFUNDED:
-            return False
-        order.payment = captured
-        await unit.orders.set_payment(order_id, order.payment)
-        await unit.outbox.add(STRAY_REFUND, {"order": order.number, "provider": provider, "payment_ref": payment_ref})
-        return True
-
-    async def cancel_unpaid(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment, *,
-                            reopen_cart: bool = False) -> None:
-        """A pending order will not be paid: its voucher and stock go back (in that order, as checkout
-        takes them: voucher rows before stock rows)."""
-        await unit.vouchers.give_back(order_id)
-        await unit.stock.release(quantities(order.lines))
-        await stock_changed(unit, (line.sku for line in order.lines), self._flags)
-        order.payment = payment
-        order.reservation_expires_at = None
-        order.move_to(OrderStatus.CANCELED, at=self._clock())
-        if reopen_cart and order.cart_id is not None:
-            cart = await unit.carts.lock(order.cart_id)
-            if cart is not None:
-                cart.reopen()
-                cart.updated_at = self._clock()
-                await unit.carts.set_status(cart)
-            order.cart_id = None  # the cart may become another order
-        await unit.orders.update(order_id, order)
-
-    def order_email(self, template: str, order: Order) -> Email:
-        return self._templates.render(template, to=order.email, order=order_view(order),
-                                      link=f"{self._public_url}/account/orders/{order.number}")
-
-
-def _charged(payment: Payment, result: ChargeResult, status: PaymentStatus) -> Payment:
-    """The order's payment as the gateway's answer leaves it."""
-    return replace(payment, status=status, reference=result.payment_ref or payment.reference,
-                   action_url=result.action_url, decline_reason=result.decline_reason)
-
-
-async def stock_changed(unit: CommerceUnit, skus: Iterable[str], flags: InStockFlags | None) -> None:
-    """What can be bought of these SKUs changed: the catalogue's in-stock flags follow right after the commit,
-    and the worker's job makes sure they do even if this process stops first."""
-    moved = sorted(set(skus))
-    await unit.outbox.add(STOCK_CHANGED, {"skus": moved})
-    if flags is not None:
-        unit.after_commit(lambda: flags.refresh(moved))
-
-
-def order_view(order: Order) -> Mapping[str, object]:
-    """What e-mail templates see of an order: plain values, money as text."""
-    totals = order.totals
-    return {
-        "number": order.number, "status": order.status.value, "tracking": order.tracking or "",
-        "lines": [{"name": line.name, "sku": line.sku, "quantity": line.quantity, "unit_price": str(line.unit_price),
-                   "total": str(line.total)} for line in order.lines],
-        "goods": str(totals.goods), "discount": str(totals.discount), "has_discount": totals.discount.amount > 0,
-        "discount_code": order.discount_code or "", "shipping": str(totals.shipping),
-        "tax": str(totals.tax), "total": str(totals.total), "prices_include_tax": totals.prices_include_tax,
-        "address": order.shipping_address, "shipping_method": order.shipping_method_name,
-    }

@@ -7,10 +7,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shop.services.checkout import STOCK_CHANGED, STRAY_REFUND
 from shop.services.clock import Clock, utc_now
 from shop.services.in_stock import InStockFlags
-from shop.services.orders import OrderService
+from shop.services.order_payments import STOCK_CHANGED, STRAY_REFUND, OrderPayments
 from shop.services.outbox import Outbox, RetryPolicy, short_error
 
 log = logging.getLogger(__name__)
@@ -19,7 +18,7 @@ REFUND = STRAY_REFUND
 
 @dataclass(slots=True)
 class CommerceJobs:
-    orders: OrderService
+    payments: OrderPayments
     outbox: Outbox
     flags: InStockFlags
     clock: Clock = utc_now
@@ -36,7 +35,7 @@ class CommerceJobs:
         if not self._found_work and self._last is not None and now - self._last < self.every:
             return 0
         self._last = now
-        done = await self.orders.expire_reservations(now=now)
+        done = await self.payments.expire_reservations(now=now)
         done += await self._refunds()
         done += await self._in_stock_flags()
         self._found_work = done > 0
@@ -47,7 +46,7 @@ class CommerceJobs:
         jobs = await self.outbox.claim_due(REFUND, now=now, limit=20, lease=timedelta(minutes=2))
         for job in jobs:
             try:
-                await self.orders.refund_stray_payment({k: str(v) for k, v in job.payload.items()})
+                await self.payments.refund_stray_payment({k: str(v) for k, v in job.payload.items()})
             except Exception as exc:
                 error = short_error(f"{type(exc).__name__}: {exc}")
                 if self.retry.gives_up_after(job.attempts):

@@ -39,13 +39,23 @@ _TITLES = {400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403
            500: "Internal error", 502: "Bad gateway", 503: "Service unavailable"}
 
 
+class ProblemResponse(Response):
+    """A problem+json response that keeps its document, for callers that store the problem rather than send it."""
+
+    media_type = PROBLEM
+
+    def __init__(self, document: dict[str, Any], *, headers: dict[str, str] | None = None) -> None:
+        self.document = document
+        super().__init__(dumps(document), status_code=document["status"], headers=headers)
+
+
 def problem(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, type_: str = "about:blank",
-            headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> Response:
+            headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> ProblemResponse:
     body: dict[str, Any] = {"type": type_, "title": _TITLES.get(status, "Error"), "status": status, "detail": detail}
     body.update(extra or {})
     if errors:
         body["errors"] = errors
-    return Response(dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+    return ProblemResponse(body, headers=headers)
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
@@ -188,6 +198,16 @@ async def response_for(request: Request, exc: Exception) -> Response:
             response: Response = await handler(request, exc)
             return response
     return await _unexpected(request, exc)
+
+
+async def problem_of(request: Request, exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and problem document the app's handlers give `exc`, as data (to store, e.g. under an
+    Idempotency-Key, and render when it is answered)."""
+    response = await response_for(request, exc)
+    if isinstance(response, ProblemResponse):
+        return response.status_code, response.document
+    return response.status_code, {"type": "about:blank", "title": _TITLES.get(response.status_code, "Error"),
+                                  "status": response.status_code, "detail": "the request could not be completed"}
 
 
 async def _busy(_: Request, exc: Exception) -> Response:

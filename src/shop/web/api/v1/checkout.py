@@ -17,7 +17,7 @@ from shop.services.checkout import CheckoutRequest, CheckoutService, PlacedOrder
 from shop.services.idempotency import Idempotency, Ticket, fingerprint
 from shop.web.api.v1.money_json import PlacedOrderOut, money, order_json
 from shop.web.api.v1.schemas import VOUCHER_CODE, MoneyOut, Problem, StrictInput
-from shop.web.problems import PROBLEM, response_for
+from shop.web.problems import PROBLEM, problem_of
 from shop.web.responses import JSON
 from shop.web.security import MaybeUser
 
@@ -102,8 +102,7 @@ async def _answer(request: Request, work: Awaitable[PlacedOrder]) -> tuple[int, 
     try:
         placed = await work
     except DomainError as exc:
-        problem = await response_for(request, exc)
-        return problem.status_code, orjson.loads(bytes(problem.body))
+        return await problem_of(request, exc)
     order = order_json(placed.order)
     order["access_key"] = placed.access_key
     return (202 if placed.order.status is OrderStatus.PENDING else 201), order
