@@ -80,7 +80,7 @@ async def test_a_pending_order_whose_reservation_runs_out_gives_its_stock_back(
     assert (await stock_of(demo_settings, sku)).reserved == 1
     databases = build_databases(demo_settings)
     try:  # what `shop worker` does each round, an hour later
-        settled = await build_commerce(demo_settings, databases).orders.expire_reservations(
+        settled = await build_commerce(demo_settings, databases).payments.expire_reservations(
             now=datetime.now(UTC) + timedelta(hours=1))
     finally:
         await databases.dispose()

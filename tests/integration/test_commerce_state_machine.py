@@ -297,7 +297,7 @@ class CommerceMachine(RuleBasedStateMachine):
     def authenticate(self, data: st.DataObject) -> None:
         """The customer passes 3-D Secure, in time or after the order was given up."""
         number = data.draw(st.sampled_from(sorted(set(self.secure_refs) - self.authenticated)), label="order")
-        outcome = self.shop.run(self.shop.commerce.orders.authenticate_test_payment(self.secure_refs[number]))
+        outcome = self.shop.run(self.shop.commerce.payments.authenticate_test_payment(self.secure_refs[number]))
         self.authenticated.add(number)
         assert outcome.applied and outcome.order == number
         if self.status[number] is OrderStatus.PENDING:
@@ -311,7 +311,7 @@ class CommerceMachine(RuleBasedStateMachine):
     def the_bank_repeats_itself(self, data: st.DataObject) -> None:
         """The same signed event arrives again: it changes nothing."""
         number = data.draw(st.sampled_from(sorted(self.authenticated)), label="order")
-        outcome = self.shop.run(self.shop.commerce.orders.authenticate_test_payment(self.secure_refs[number]))
+        outcome = self.shop.run(self.shop.commerce.payments.authenticate_test_payment(self.secure_refs[number]))
         assert not outcome.applied and outcome.order == number
 
     @precondition(lambda self: bool(self.secure_refs))
@@ -327,7 +327,7 @@ class CommerceMachine(RuleBasedStateMachine):
         assert isinstance(gateway, TestGateway)
         body = gateway.event_body(event_id=f"evt_{uuid.uuid4().hex}", kind=EventKind.PAYMENT_SUCCEEDED,
                                   payment_ref=self.secure_refs[number], reference=number, amount=amount)
-        outcome = self.shop.run(self.shop.commerce.orders.apply_webhook(
+        outcome = self.shop.run(self.shop.commerce.payments.apply_webhook(
             "test", body, gateway.signed_headers(body, now=utcnow())))
         assert outcome.applied and outcome.order == number
         alert = self.shop.run(self.shop.commerce.orders.order_for(number, staff=True)).payment.alert
@@ -342,7 +342,7 @@ class CommerceMachine(RuleBasedStateMachine):
     def reservations_run_out(self) -> None:
         """An hour later the worker settles what was never paid: the 3-D Secure orders nobody authenticated."""
         pending = [number for number, status in self.status.items() if status is OrderStatus.PENDING]
-        settled = self.shop.run(self.shop.commerce.orders.expire_reservations(now=utcnow() + timedelta(hours=1)))
+        settled = self.shop.run(self.shop.commerce.payments.expire_reservations(now=utcnow() + timedelta(hours=1)))
         assert settled == len(pending)
         for number in pending:  # its stock and its voucher go back
             self.status[number], self.payment[number] = OrderStatus.CANCELED, PaymentStatus.CANCELED
@@ -463,7 +463,7 @@ async def test_a_refund_made_at_the_gateway_puts_unshipped_goods_back_on_the_she
         body = gateway.event_body(event_id="evt_refund_1", kind=EventKind.REFUNDED,
                                   payment_ref=order.payment.reference, reference=order.number,
                                   amount=order.totals.total)
-        outcome = await shop.commerce.orders.apply_webhook("test", body,
+        outcome = await shop.commerce.payments.apply_webhook("test", body,
                                                            gateway.signed_headers(body, now=utcnow()))
         assert outcome.applied
         stored = await read_store(shop.main)

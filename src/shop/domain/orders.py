@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -132,3 +134,13 @@ ORDER_NUMBER_BASE = 100000
 def order_number(serial: int, *, prefix: str = "") -> str:
     """A number a person can read out on the phone: the prefix and at least six digits, e.g. 100042."""
     return f"{prefix}{ORDER_NUMBER_BASE + serial}"
+
+
+def hash_access_key(key: str) -> str:
+    """What an order keeps of the key that lets a guest see it (the key itself is shown once, at checkout)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def access_key_matches(stored_hash: str, key: str) -> bool:
+    """Whether `key` is the order's access key; compared in constant time."""
+    return hmac.compare_digest(stored_hash, hash_access_key(key))

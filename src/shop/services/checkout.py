@@ -8,7 +8,6 @@ released (see `OrderPayments.expire_reservations`). What the gateway answers mov
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from shop.domain.cart import CartClosed, CartStatus
 from shop.domain.discounts import Voucher, VoucherNotApplicable, normalize_code
 from shop.domain.errors import Conflict, DomainError, InvalidValue, NotFound
 from shop.domain.money import Money
-from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus
+from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, hash_access_key
 from shop.domain.payments import ChargeRequest, check_token
 from shop.domain.pricing import Address, PricedLine, ShippingMethod, TaxTable, Totals, price_order
 from shop.domain.users import normalize_email
@@ -63,10 +62,6 @@ class CheckoutRequest:
 class PlacedOrder:
     order: Order
     access_key: str  # lets a guest see this order; shown once
-
-
-def hash_access_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def customer_key(customer_id: str | None, email_key: str) -> str:

@@ -3,19 +3,14 @@ happens to its money (paid, declined, canceled, refunded) is `OrderPayments`'; s
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
-from datetime import datetime
-
 from shop.domain.catalog import Page
 from shop.domain.errors import NotFound
-from shop.domain.orders import Order, OrderStatus
-from shop.services.checkout import hash_access_key
+from shop.domain.orders import Order, OrderStatus, access_key_matches
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_ports import OrderReader
 from shop.services.email_delivery import queue_email
 from shop.services.order_mail import OrderMail
-from shop.services.order_payments import OrderPayments, WebhookOutcome
+from shop.services.order_payments import OrderPayments
 from shop.services.unit_of_work import MainUnitOfWork
 
 
@@ -44,7 +39,7 @@ class OrderService:
             return order
         if access_key:
             stored = await self._reader.access_key_hash(number)
-            if stored and hmac.compare_digest(stored, hash_access_key(access_key)):
+            if stored and access_key_matches(stored, access_key):
                 return order
         raise NotFound("order", number)
 
@@ -83,17 +78,3 @@ class OrderService:
     async def refund(self, number: str) -> Order:
         """Give the whole payment back; goods not yet shipped go back on the shelf."""
         return await self._payments.refund(number)
-
-    # --- what gateways tell us, and the worker: the payments' business, reached from the same place ----------
-
-    async def apply_webhook(self, provider: str, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
-        """Verify and apply one gateway event, exactly once however often it is delivered."""
-        return await self._payments.apply_webhook(provider, body, headers)
-
-    async def authenticate_test_payment(self, payment_ref: str) -> WebhookOutcome:
-        """The test gateway's stand-in for 3-D Secure (see `OrderPayments.authenticate_test_payment`)."""
-        return await self._payments.authenticate_test_payment(payment_ref)
-
-    async def expire_reservations(self, *, now: datetime | None = None, limit: int = 100) -> int:
-        """Settle pending orders whose reservation ran out (see `OrderPayments.expire_reservations`)."""
-        return await self._payments.expire_reservations(now=now, limit=limit)

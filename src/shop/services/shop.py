@@ -17,6 +17,7 @@ from shop.services.checkout import CheckoutService
 from shop.services.customers import Customers
 from shop.services.idempotency import Idempotency
 from shop.services.order_desk import OrderDesk
+from shop.services.order_payments import OrderPayments
 from shop.services.orders import OrderService
 from shop.services.phone_verification import PhoneVerification
 from shop.services.ports import StoreProbe
@@ -42,6 +43,7 @@ class ShopServices:
     carts: CartService
     checkout: CheckoutService
     orders: OrderService
+    order_payments: OrderPayments
     vouchers: Vouchers
     catalog_staff: CatalogStaff
     customers: Customers

@@ -22,6 +22,7 @@ from shop.services.checkout import CheckoutService
 from shop.services.customers import Customers
 from shop.services.idempotency import Idempotency
 from shop.services.order_desk import OrderDesk
+from shop.services.order_payments import OrderPayments
 from shop.services.orders import OrderService
 from shop.services.phone_verification import PhoneVerification
 from shop.services.ports import StoreProbe
@@ -74,6 +75,10 @@ async def checkout(request: Request) -> CheckoutService:
 
 async def orders(request: Request) -> OrderService:
     return services_of(request).orders
+
+
+async def order_payments(request: Request) -> OrderPayments:
+    return services_of(request).order_payments
 
 
 async def vouchers(request: Request) -> Vouchers:
@@ -130,6 +135,7 @@ PhoneDep = Annotated[PhoneVerification, Depends(phone)]
 CartsDep = Annotated[CartService, Depends(carts)]
 CheckoutDep = Annotated[CheckoutService, Depends(checkout)]
 OrdersDep = Annotated[OrderService, Depends(orders)]
+OrderPaymentsDep = Annotated[OrderPayments, Depends(order_payments)]
 VouchersDep = Annotated[Vouchers, Depends(vouchers)]
 CatalogStaffDep = Annotated[CatalogStaff, Depends(catalog_staff)]
 CustomersDep = Annotated[Customers, Depends(customers)]

@@ -40,6 +40,7 @@ from starlette.responses import Response
 from shop.domain.users import Role, User
 from shop.web.cache import ResponseCache
 from shop.web.client import client_trusted
+from shop.web.deps import services_of
 from shop.web.problems import problem
 from shop.web.security import optional_user
 
@@ -197,7 +198,7 @@ class _Gathered:
 async def _database_families(request: Request) -> list[Metric]:
     outbox = GaugeMetricFamily("shop_outbox_pending_jobs", "Outbox jobs not yet delivered (nor given up on)",
                                labels=["kind"])
-    read = request.app.state.services.outbox_depth
+    read = services_of(request).outbox_depth
     if read is None:
         return []
     try:

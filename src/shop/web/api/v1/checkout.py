@@ -13,12 +13,13 @@ from starlette.responses import Response
 from shop.domain.errors import DomainError
 from shop.domain.orders import OrderStatus
 from shop.domain.pricing import Address, ShippingKind
-from shop.services.checkout import CheckoutRequest, CheckoutService, PlacedOrder
-from shop.services.idempotency import Idempotency, Ticket, fingerprint
-from shop.web.api.v1.money_json import PlacedOrderOut, money, order_json
+from shop.services.checkout import CheckoutRequest, PlacedOrder
+from shop.services.idempotency import Ticket, fingerprint
+from shop.web.api.v1.money_json import PlacedOrderOut, order_json
 from shop.web.api.v1.schemas import VOUCHER_CODE, MoneyOut, Problem, StrictInput
+from shop.web.deps import CheckoutDep, IdempotencyDep
 from shop.web.problems import PROBLEM, problem_of
-from shop.web.responses import JSON
+from shop.web.responses import JSON, money
 from shop.web.security import MaybeUser
 
 router = APIRouter(prefix="/api/v1", tags=["checkout"])
@@ -73,17 +74,12 @@ class ShippingMethodList(BaseModel):
     total: int
 
 
-def _checkout(request: Request) -> CheckoutService:
-    service: CheckoutService = request.app.state.services.checkout
-    return service
-
-
 @router.get("/shipping-methods", response_model=ShippingMethodList)
-async def shipping_methods(request: Request,
+async def shipping_methods(service: CheckoutDep,
                            country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None) -> Response:
     """The ways the shop ships (to `country`, when given), with their prices."""
     items = []
-    for method in _checkout(request).pricing.methods_for(country.upper() if country else None):
+    for method in service.pricing.methods_for(country.upper() if country else None):
         items.append({"code": method.code, "name": method.name, "kind": method.kind.value,
                       "price": money(method.price),
                       "bands": [{"up_to_grams": grams, "price": money(price)} for grams, price in method.bands],
@@ -113,14 +109,14 @@ _NEEDS_THE_CUSTOMER = {"model": PlacedOrderOut, "description": "Placed; the paym
 
 @router.post("/checkout", status_code=201, response_model=PlacedOrderOut,
              responses={**_ERRORS, 202: _NEEDS_THE_CUSTOMER})
-async def checkout(request: Request, body: CheckoutIn, user: MaybeUser,
+async def checkout(request: Request, body: CheckoutIn, user: MaybeUser, service: CheckoutDep,
+                   idempotency: IdempotencyDep,
                    idempotency_key: Annotated[str | None, Header(pattern=r"^[!-~]{8,255}$", description="8-255 "
                                                                  "visible ASCII characters, e.g. a UUID")] = None,
                    ) -> Response:
     """Place the order for a cart and pay for it: 201 when paid, 202 when the payment needs the customer
     (`payment.action_url`), 402 when declined. With `Idempotency-Key`, a retry returns the first answer."""
     customer_id = user.id if user else None
-    service = _checkout(request)
     if idempotency_key is None:
         status, payload = await _answer(request, service.place_order(_request(body, customer_id, None)))
         replayed = False
@@ -135,7 +131,7 @@ async def checkout(request: Request, body: CheckoutIn, user: MaybeUser,
             return _answer(request, service.resume(_request(body, customer_id, None), number=number,
                                                    access_key=access_key))
 
-        outcome = await _idempotency(request).run(scope, idempotency_key, fingerprint(raw), place, resume)
+        outcome = await idempotency.run(scope, idempotency_key, fingerprint(raw), place, resume)
         status, payload, replayed = outcome.status, outcome.body, outcome.replayed
     headers = {"Cache-Control": "no-store"}
     if idempotency_key is not None:
@@ -145,8 +141,3 @@ async def checkout(request: Request, body: CheckoutIn, user: MaybeUser,
     if isinstance(payload, dict) and payload.get("number"):
         headers["Location"] = f"/api/v1/orders/{payload['number']}"
     return JSON(payload, status_code=status, headers=headers)
-
-
-def _idempotency(request: Request) -> Idempotency:
-    service: Idempotency = request.app.state.services.idempotency
-    return service

@@ -9,8 +9,8 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from shop.services.orders import OrderService
 from shop.web.api.v1.schemas import Problem
+from shop.web.deps import OrderPaymentsDep
 from shop.web.responses import JSON
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
@@ -28,17 +28,13 @@ class PaymentConfirmed(BaseModel):
     applied: bool
 
 
-def _orders(request: Request) -> OrderService:
-    service: OrderService = request.app.state.services.orders
-    return service
-
-
 @router.post("/webhooks/{provider}", response_model=WebhookReceived, responses=_ERRORS)
-async def webhook(request: Request, provider: Annotated[str, PathParam(max_length=20)]) -> Response:
+async def webhook(request: Request, payments: OrderPaymentsDep,
+                  provider: Annotated[str, PathParam(max_length=20)]) -> Response:
     """A gateway's signed event; applied once however often it arrives (the signature is checked on the raw
     body, so this route reads the body itself)."""
     body = await request.body()
-    outcome = await _orders(request).apply_webhook(provider, body, dict(request.headers))
+    outcome = await payments.apply_webhook(provider, body, dict(request.headers))
     return JSON({"received": True, "applied": outcome.applied})
 
 
@@ -56,9 +52,9 @@ async def authenticate_page(payment_ref: Ref) -> Response:
 
 @router.post("/test/authenticate/{payment_ref}", response_model=PaymentConfirmed,
              responses={**_ERRORS, 303: {"description": "Back to `return`, a page of this shop"}})
-async def authenticate(request: Request, payment_ref: Ref) -> Response:
+async def authenticate(request: Request, payments: OrderPaymentsDep, payment_ref: Ref) -> Response:
     """Confirm a test payment that required authentication, as the customer's bank would."""
-    outcome = await _orders(request).authenticate_test_payment(payment_ref)
+    outcome = await payments.authenticate_test_payment(payment_ref)
     back = request.query_params.get("return", "")
     if back.startswith("/") and not back.startswith("//") and "\\" not in back:  # a page of this shop only
         return RedirectResponse(back, status_code=303)
