@@ -3,8 +3,8 @@
 A batch is one statement in one short transaction: on PostgreSQL a binary COPY (asyncpg's
 `copy_records_to_table`, the cheapest way in for the server; sent in autocommit, as a statement is its own
 transaction there, which spares the BEGIN and COMMIT round trips), elsewhere the driver's executemany, which asyncmy
-sends as one multi-row INSERT. (SQLAlchemy's `insert().values([...])` with
-500 rows cost ~670 µs of CPU per record, nearly all compiling the statement; executemany costs ~60 µs.) A batch
+sends as one multi-row INSERT; a compiled multi-row `insert().values(...)` cost ten times the CPU
+(docs/decisions/2026-12-06-request-log-batch-statements.md). A batch
 refused for one bad row (an id a proxy sent twice) is stored row by row instead, so the other records are kept;
 only the bad rows are counted out.
 """
