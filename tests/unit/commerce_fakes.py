@@ -25,6 +25,7 @@ from shop.domain.errors import Conflict, NotFound, OutOfStock
 from shop.domain.inventory import StockLevel
 from shop.domain.orders import Order, OrderStatus, Payment, order_number
 from shop.services.commerce_ports import Claim
+from shop.services.outbox import OutboxJob
 from shop.services.unit_of_work import OfferSource, Quantities
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Queued:
-    """One outbox row."""
+    """One outbox row; None for `available_at`: due at once."""
 
     id: int
     kind: str
     payload: Mapping[str, Any]
     available_at: datetime | None
+    attempts: int = 0
+    token: str | None = None
+    sent_at: datetime | None = None
+    dead_at: datetime | None = None
+    last_error: str | None = None
 
 
 @dataclass(slots=True)
@@ -290,7 +296,7 @@ class FakeOutboxWriter:
         self._state = state
 
     async def add(self, kind: str, payload: Mapping[str, Any], *, available_at: datetime | None = None) -> int:
-        row_id = len(self._state.outbox) + 1
+        row_id = max((row.id for row in self._state.outbox), default=0) + 1
         self._state.outbox.append(Queued(row_id, kind, copy.deepcopy(dict(payload)), available_at))
         return row_id
 
@@ -529,3 +535,58 @@ class FakeShelf:
 
     async def count_products(self) -> int:
         return len(self.rows)
+
+
+class FakeOutbox:
+    """The worker's Outbox over the main store's outbox rows: claims lease due rows, outcomes need the claim."""
+
+    def __init__(self, store: FakeMainStore) -> None:
+        self._store = store
+
+    async def claim_due(self, kind: str, *, now: datetime, limit: int, lease: timedelta) -> Sequence[OutboxJob]:
+        async with self._store.transaction() as state:
+            due = [row for row in state.outbox if row.kind == kind and row.sent_at is None and row.dead_at is None
+                   and (row.available_at is None or row.available_at <= now)][:limit]
+            for row in due:
+                row.attempts += 1
+                row.available_at = now + lease
+                row.token = f"claim-{row.id}-{row.attempts}"
+            return [OutboxJob(row.id, row.kind, copy.deepcopy(row.payload), row.attempts, now + lease,
+                              row.token or "") for row in due]
+
+    @asynccontextmanager
+    async def _held(self, job: OutboxJob) -> AsyncIterator[Queued | None]:
+        """The job's row, if this claim still holds it (the SQL update matches nothing otherwise)."""
+        async with self._store.transaction() as state:
+            row = next((row for row in state.outbox if row.id == job.id and row.token == job.token), None)
+            if row is not None:
+                row.token = None
+            yield row
+
+    async def mark_sent(self, job: OutboxJob, *, now: datetime) -> None:
+        async with self._held(job) as row:
+            if row is not None:
+                row.sent_at = now
+
+    async def mark_failed(self, job: OutboxJob, *, error: str, retry_at: datetime) -> None:
+        async with self._held(job) as row:
+            if row is not None:
+                row.available_at, row.last_error = retry_at, error
+
+    async def mark_dead(self, job: OutboxJob, *, error: str, now: datetime) -> None:
+        async with self._held(job) as row:
+            if row is not None:
+                row.dead_at, row.last_error = now, error
+
+    async def release(self, job: OutboxJob, *, now: datetime) -> None:
+        async with self._held(job) as row:
+            if row is not None:
+                row.available_at, row.attempts = now, row.attempts - 1
+
+    async def purge(self, *, sent_before: datetime, dead_before: datetime) -> int:
+        async with self._store.transaction() as state:
+            kept = [row for row in state.outbox if not (row.sent_at is not None and row.sent_at < sent_before)
+                    and not (row.dead_at is not None and row.dead_at < dead_before)]
+            gone = len(state.outbox) - len(kept)
+            state.outbox[:] = kept
+            return gone

@@ -14,6 +14,7 @@ from commerce_fakes import (
     FakeMainStore,
     FakeMainUnitOfWork,
     FakeOrderReader,
+    FakeOutbox,
     FakeShelf,
     FakeStockReader,
     FakeVoucherBook,
@@ -27,12 +28,14 @@ from shop.domain.orders import Order
 from shop.domain.pricing import Address, ShippingKind, ShippingMethod, TaxTable
 from shop.services.cart import CartService
 from shop.services.checkout import CheckoutRequest, CheckoutService, PlacedOrder, Pricing
+from shop.services.commerce_jobs import CommerceJobs
 from shop.services.commerce_ports import CartRepository, IdempotencyStore, InStockProjection, OrderReader
 from shop.services.idempotency import Idempotency, Ticket
 from shop.services.in_stock import InStockFlags
 from shop.services.order_mail import OrderMail
 from shop.services.order_payments import OrderPayments
 from shop.services.orders import OrderService
+from shop.services.outbox import Outbox
 from shop.services.payment_gateway import PaymentGateway, SimulatedGateway
 from shop.services.ports import CatalogReader, StockReader
 from shop.services.unit_of_work import MainUnitOfWork
@@ -77,6 +80,8 @@ class CommerceShop:
     orders: OrderService
     vouchers: Vouchers
     idempotency: Idempotency
+    outbox: FakeOutbox
+    jobs: CommerceJobs
 
     @classmethod
     def build(cls) -> CommerceShop:
@@ -97,6 +102,7 @@ class CommerceShop:
         carts: CartRepository = FakeCarts(store)
         book: VoucherBook = FakeVoucherBook(store)
         keys: IdempotencyStore = FakeIdempotencyStore(store)
+        outbox: Outbox = FakeOutbox(store)
         assert isinstance(gateway, SimulatedGateway)
         events, templates = FakeEvents(), FakeMailTemplates()
         flags = InStockFlags(projection=projection, stock=stock)
@@ -107,7 +113,7 @@ class CommerceShop:
                                    reservation=RESERVATION, clock=clock, events=events, flags=flags)
         assert isinstance(units, FakeMainUnitOfWork) and isinstance(projection, FakeInStockProjection)
         assert isinstance(gateway, FakeGateway) and isinstance(stock, FakeStockReader)
-        assert isinstance(keys, FakeIdempotencyStore)
+        assert isinstance(keys, FakeIdempotencyStore) and isinstance(outbox, FakeOutbox)
         return cls(
             store=store, shelf=shelf, units=units, gateway=gateway, events=events, templates=templates,
             projection=projection, stock=stock, idempotency_store=keys, clock=clock,
@@ -115,7 +121,8 @@ class CommerceShop:
             checkout=checkout, payments=payments,
             orders=OrderService(reader=reader, units=units, payments=payments, mail=mail, clock=clock),
             vouchers=Vouchers(repository=book, currency=EUR, clock=clock),
-            idempotency=Idempotency(keys, clock=clock))
+            idempotency=Idempotency(keys, clock=clock), outbox=outbox,
+            jobs=CommerceJobs(payments=payments, outbox=outbox, flags=flags, clock=clock))
 
     # --- what a shopper does -------------------------------------------------------------------------------
 

@@ -161,8 +161,11 @@ class FakeInStockProjection:
     def __init__(self, products: Mapping[int, Sequence[str]]) -> None:
         self.products = {pid: list(skus) for pid, skus in products.items()}
         self.flags: dict[int, bool] = dict.fromkeys(self.products, True)
+        self.unavailable = False  # the catalogue's store is away: every call raises while set
 
     async def siblings(self, skus: Sequence[str]) -> dict[int, list[str]]:
+        if self.unavailable:
+            raise ConnectionError("the posts store is away")
         wanted = set(skus)
         return {pid: list(group) for pid, group in self.products.items() if wanted.intersection(group)}
 

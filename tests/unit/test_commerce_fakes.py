@@ -18,6 +18,7 @@ from commerce_fakes import (
     FakeMainUnitOfWork,
     FakeOrderReader,
     FakeOrderRepository,
+    FakeOutbox,
     FakeOutboxWriter,
     FakePaymentEventLog,
     FakeShelf,
@@ -33,7 +34,7 @@ from shop.domain.orders import OrderStatus
 from shop.services.commerce_events import CommerceEvents
 from shop.services.commerce_ports import CartRepository, IdempotencyStore, InStockProjection, OrderReader
 from shop.services.email_delivery import MailTemplates
-from shop.services.outbox import OutboxWriter
+from shop.services.outbox import Outbox, OutboxWriter
 from shop.services.payment_gateway import SimulatedGateway
 from shop.services.ports import CatalogReader, StockReader
 from shop.services.unit_of_work import (
@@ -51,7 +52,7 @@ PAIRS: list[tuple[type, Any]] = [
     (FakeMainUnitOfWork, MainUnitOfWork), (FakeCommerceUnit, CommerceUnit), (FakeLockedCarts, LockedCarts),
     (FakeOrderRepository, OrderRepository), (FakeStockRepository, StockRepository),
     (FakeVoucherCounter, VoucherCounter), (FakePaymentEventLog, PaymentEventLog), (FakeOutboxWriter, OutboxWriter),
-    (FakeCarts, CartRepository), (FakeVoucherBook, VoucherBook), (FakeOrderReader, OrderReader),
+    (FakeOutbox, Outbox), (FakeCarts, CartRepository), (FakeVoucherBook, VoucherBook), (FakeOrderReader, OrderReader),
     (FakeStockReader, StockReader), (FakeIdempotencyStore, IdempotencyStore), (FakeShelf, CatalogReader),
     (FakeGateway, SimulatedGateway), (FakeEvents, CommerceEvents), (FakeMailTemplates, MailTemplates),
     (FakeInStockProjection, InStockProjection),
