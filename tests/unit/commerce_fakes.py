@@ -25,6 +25,7 @@ from shop.domain.errors import Conflict, NotFound, OutOfStock
 from shop.domain.inventory import StockLevel
 from shop.domain.orders import Order, OrderStatus, Payment, order_number
 from shop.services.commerce_ports import Claim
+from shop.services.order_desk import OrderFilter, OrderSummary
 from shop.services.outbox import OutboxJob
 from shop.services.unit_of_work import OfferSource, Quantities
 
@@ -590,3 +591,21 @@ class FakeOutbox:
             gone = len(state.outbox) - len(kept)
             state.outbox[:] = kept
             return gone
+
+
+class FakeOrderSearch:
+    """OrderSearch over what is committed; remembers the filters it was asked."""
+
+    def __init__(self, store: FakeMainStore) -> None:
+        self._store = store
+        self.asked: list[OrderFilter] = []
+
+    async def find(self, wanted: OrderFilter) -> Page[OrderSummary]:
+        self.asked.append(wanted)
+        found = [OrderSummary(number=o.number, status=o.status, email=o.email, customer_id=o.customer_id,
+                              total=o.totals.total, payment_status=o.payment.status, created_at=o.created_at)
+                 for _, o in sorted(self._store.state.orders.items(), reverse=True)
+                 if (wanted.status is None or o.status is wanted.status) and wanted.number in o.number
+                 and wanted.email.lower() in o.email.lower()]
+        start = (wanted.page - 1) * wanted.limit
+        return Page(items=found[start:start + wanted.limit], total=len(found), page=wanted.page, limit=wanted.limit)

@@ -18,6 +18,7 @@ from commerce_fakes import (
     FakeMainUnitOfWork,
     FakeOrderReader,
     FakeOrderRepository,
+    FakeOrderSearch,
     FakeOutbox,
     FakeOutboxWriter,
     FakePaymentEventLog,
@@ -34,6 +35,7 @@ from shop.domain.orders import OrderStatus
 from shop.services.commerce_events import CommerceEvents
 from shop.services.commerce_ports import CartRepository, IdempotencyStore, InStockProjection, OrderReader
 from shop.services.email_delivery import MailTemplates
+from shop.services.order_desk import OrderSearch
 from shop.services.outbox import Outbox, OutboxWriter
 from shop.services.payment_gateway import SimulatedGateway
 from shop.services.ports import CatalogReader, StockReader
@@ -55,7 +57,7 @@ PAIRS: list[tuple[type, Any]] = [
     (FakeOutbox, Outbox), (FakeCarts, CartRepository), (FakeVoucherBook, VoucherBook), (FakeOrderReader, OrderReader),
     (FakeStockReader, StockReader), (FakeIdempotencyStore, IdempotencyStore), (FakeShelf, CatalogReader),
     (FakeGateway, SimulatedGateway), (FakeEvents, CommerceEvents), (FakeMailTemplates, MailTemplates),
-    (FakeInStockProjection, InStockProjection),
+    (FakeInStockProjection, InStockProjection), (FakeOrderSearch, OrderSearch),
 ]
 
 
