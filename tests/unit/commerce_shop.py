@@ -11,14 +11,13 @@ from auth_fakes import FakeClock
 from commerce_fakes import (
     FakeCarts,
     FakeIdempotencyStore,
-    FakeMainStore,
-    FakeMainUnitOfWork,
     FakeOrderReader,
     FakeOutbox,
     FakeShelf,
     FakeStockReader,
     FakeVoucherBook,
 )
+from main_store_fakes import FakeMainStore, FakeMainUnitOfWork
 from payment_fakes import FakeEvents, FakeGateway, FakeInStockProjection, FakeMailTemplates
 
 from shop.domain.catalog import Product, Variant

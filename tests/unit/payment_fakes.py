@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from shop.domain.messages import Email
@@ -120,7 +120,7 @@ class FakeGateway:
         """For tests: a webhook this gateway sent, body and headers."""
         body = self.event_body(event_id=event_id, kind=kind, payment_ref=payment_ref, reference=reference,
                                amount=amount)
-        return body, self.signed_headers(body, now=datetime.now())
+        return body, self.signed_headers(body, now=datetime.now(UTC))
 
 
 class FakeEvents:

@@ -11,24 +11,26 @@ from typing import Any
 import pytest
 from commerce_fakes import (
     FakeCarts,
-    FakeCommerceUnit,
     FakeIdempotencyStore,
+    FakeOrderReader,
+    FakeOrderSearch,
+    FakeOutbox,
+    FakeShelf,
+    FakeStockReader,
+    FakeVoucherBook,
+)
+from commerce_shop import CommerceShop
+from main_store_fakes import (
+    FakeCommerceUnit,
     FakeLockedCarts,
     FakeMainStore,
     FakeMainUnitOfWork,
-    FakeOrderReader,
     FakeOrderRepository,
-    FakeOrderSearch,
-    FakeOutbox,
     FakeOutboxWriter,
     FakePaymentEventLog,
-    FakeShelf,
-    FakeStockReader,
     FakeStockRepository,
-    FakeVoucherBook,
     FakeVoucherCounter,
 )
-from commerce_shop import CommerceShop
 from payment_fakes import FakeEvents, FakeGateway, FakeInStockProjection, FakeMailTemplates
 
 from shop.domain.orders import OrderStatus
@@ -157,7 +159,7 @@ async def test_a_unit_begun_inside_another_of_the_same_task_is_refused_rather_th
                 pass
 
 
-async def test_units_of_two_tasks_take_turns(shop: CommerceShop) -> None:
+async def test_units_of_two_tasks_take_turns() -> None:
     store = FakeMainStore()
     store.set_stock("TEE", 1)
     units = FakeMainUnitOfWork(store, FakeShelf())
