@@ -59,6 +59,7 @@ from shop.infrastructure.sms.numbers import LibPhoneNumbers
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
 from shop.services.business import BusinessFigures
+from shop.services.card_payments import CardForm, CardPayments
 from shop.services.cart import CartService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
@@ -337,6 +338,9 @@ class Commerce:
             payments=self.payments, reservation=timedelta(minutes=settings.reservation_minutes), events=events,
             flags=self.flags)
         self.orders = OrderService(reader=orders, units=units, payments=self.payments, mail=mail)
+        form = CardForm(gateway=settings.payment_gateway, publishable_key=settings.stripe_publishable_key)
+        self.card_payments = CardPayments(form=form, gateway=next(iter(gateways.values())), orders=self.orders,
+                                          payments=self.payments)
         self.vouchers = Vouchers(repository=vouchers, currency=settings.currency)
         self.idempotency = Idempotency(SqlIdempotency(main))
 
@@ -409,6 +413,7 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
                                                  low_stock_threshold=settings.low_stock_threshold),
                         request_log=build_request_log(settings, databases), db_pools=pool_usage(databases),
                         outbox_depth=outbox_depth(databases.store("main")),
+                        card_payments=commerce.card_payments,
                         close=databases.dispose)
 
 

@@ -131,6 +131,10 @@ class Settings(BaseSettings):
                                         "secret_key")
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # after the gateway and the two secrets, which its check reads
+    stripe_publishable_key: str | None = Field(None, validate_default=True, pattern=r"^pk_[A-Za-z0-9_]{1,250}$",
+                                               description="Stripe's pk_… key, which the payment form loads "
+                                                           "Stripe.js with (the secret key never leaves the server)")
     stripe_base_url: str = "https://api.stripe.com"
     stripe_return_url: str | None = Field(None, description="where Stripe sends a customer after 3-D Secure")
 
@@ -171,6 +175,20 @@ class Settings(BaseSettings):
                 "order, and SHOP_PUBLIC_URL is https: set SHOP_PAYMENT_GATEWAY=stripe (and the SHOP_STRIPE_* keys), "
                 "or SHOP_ALLOW_TEST_PAYMENTS=true to run a try-out shop anyway")
         return allowed
+
+    @field_validator("stripe_publishable_key")
+    @classmethod
+    def _stripe_has_its_keys(cls, key: str | None, info: ValidationInfo) -> str | None:
+        """Stripe takes a card only with all three: the browser's key, the server's, and the webhooks' secret."""
+        if info.data.get("payment_gateway") == "stripe":
+            missing = [name for name, value in (("SHOP_STRIPE_PUBLISHABLE_KEY", key),
+                                                ("SHOP_STRIPE_SECRET_KEY", info.data.get("stripe_secret_key")),
+                                                ("SHOP_STRIPE_WEBHOOK_SECRET", info.data.get("stripe_webhook_secret")))
+                       if not value]
+            if missing:
+                raise PydanticCustomError("stripe_keys", "SHOP_PAYMENT_GATEWAY=stripe needs {missing}",
+                                          {"missing": " and ".join(missing)})
+        return key
 
     @field_validator("totp_keys")
     @classmethod

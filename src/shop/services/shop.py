@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
 from shop.services.business import BusinessFigures
+from shop.services.card_payments import CardPayments
 from shop.services.cart import CartService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
@@ -62,3 +63,4 @@ class ShopServices:
     request_log: RequestLogWriter | None = None  # None: SHOP_REQUEST_LOG=false
     db_pools: Callable[[], Mapping[str, int]] = dict  # checked-out connections per store, for the metrics
     outbox_depth: Callable[[], Awaitable[Mapping[str, int]]] | None = None  # jobs waiting per kind, for the metrics
+    card_payments: CardPayments | None = None  # None: a shop built without commerce (some tests)

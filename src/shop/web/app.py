@@ -15,7 +15,18 @@ from shop.config import Settings
 from shop.services.shop import ShopServices
 from shop.web import admin, docs_page, media, metrics, openapi_document, problems, spa_site
 from shop.web.api import health
-from shop.web.api.v1 import auth, carts, catalog, catalog_admin, checkout, orders, payments, phone, vouchers
+from shop.web.api.v1 import (
+    auth,
+    card_payments,
+    carts,
+    catalog,
+    catalog_admin,
+    checkout,
+    orders,
+    payments,
+    phone,
+    vouchers,
+)
 from shop.web.cache import ASGIApp, ResponseCache, sku_tag
 from shop.web.client import TrustedProxies
 from shop.web.input_policy import InputPolicy
@@ -88,11 +99,12 @@ def create_app(services: ShopServices, settings: Settings) -> ASGIApp:
     app.include_router(catalog_admin.router)
     app.include_router(auth.router)
     app.include_router(phone.router)
-    for commerce in (carts, checkout, orders, payments, vouchers):
+    for commerce in (carts, checkout, card_payments, orders, payments, vouchers):
         app.include_router(commerce.router)
     assets = site.install(app, settings)
     admin.install(app)
-    csp = content_security_policy([assets.cdn_origin] if assets.cdn_origin else [])
+    csp = content_security_policy([assets.cdn_origin] if assets.cdn_origin else [],
+                                  stripe=settings.payment_gateway == "stripe")
     app.include_router(media.router)
     app.include_router(docs_page.router)
     app.include_router(spa_site.router)

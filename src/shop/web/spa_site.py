@@ -23,6 +23,7 @@ from fastapi import Path as PathParam
 from starlette.responses import RedirectResponse, Response
 
 from shop.web.problems import problem
+from shop.web.security_headers import STRIPE_CONNECT, STRIPE_FRAMES, STRIPE_SCRIPTS
 
 __all__ = ["PREFIX", "cors_middleware_kwargs", "export_spa", "router"]
 
@@ -69,13 +70,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(api_url: str = "", *, cdn_origin: str | None = None) -> str:
+def content_security_policy(api_url: str = "", *, cdn_origin: str | None = None, stripe: bool = False) -> str:
     """The policy index.html runs under: our own scripts and styles only (and the CDN's, when assets come from
-    one), the API for data and pictures."""
+    one), the API for data and pictures; Stripe.js and its frames only when the shop takes cards with Stripe."""
     api = f" {_origin(api_url)}" if api_url else ""
     cdn = f" {cdn_origin}" if cdn_origin else ""
-    return (f"default-src 'none'; script-src 'self'{cdn}; style-src 'self'{cdn}; img-src 'self' data:{api}; "
-            f"connect-src 'self'{api}; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'")
+    scripts = f" {STRIPE_SCRIPTS}" if stripe else ""
+    frames = f"frame-src {STRIPE_FRAMES}; " if stripe else ""
+    connect = f" {STRIPE_CONNECT}" if stripe else ""
+    return (f"default-src 'none'; script-src 'self'{cdn}{scripts}; style-src 'self'{cdn}; img-src 'self' data:{api}; "
+            f"connect-src 'self'{api}{connect}; {frames}font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+            "form-action 'none'")
 
 
 def _integrity(name: str) -> str:
@@ -83,13 +88,15 @@ def _integrity(name: str) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(content).digest()).decode()
 
 
-def render_index(*, api_url: str = "", cdn_base: str | None = None, cdn_origin: str | None = None) -> str:
+def render_index(*, api_url: str = "", cdn_base: str | None = None, cdn_origin: str | None = None,
+                 stripe: bool = False) -> str:
     """index.html pointing at the current assets — on the shop (or static host) by their bundle version, or on
     jsDelivr (`cdn_base`, from `Assets.spa_base()`) with integrity hashes — and at the API (`""`: the origin
     that serves the page)."""
     current = bundle()
     values = {"%SHOP_API_URL%": api_url, "%SHOP_ASSETS%": cdn_base or f"./{current.assets}",
-              "%SHOP_CSP%": content_security_policy(api_url, cdn_origin=cdn_origin if cdn_base else None)}
+              "%SHOP_CSP%": content_security_policy(api_url, cdn_origin=cdn_origin if cdn_base else None,
+                                                    stripe=stripe)}
     html = current.index
     for placeholder, value in values.items():
         html = html.replace(placeholder, escape(value, quote=True))
@@ -170,19 +177,23 @@ async def index(request: Request) -> Response:
     assets = getattr(request.app.state, "assets", None)
     cdn_base = assets.spa_base() if assets is not None else None
     cdn_origin = assets.cdn_origin if assets is not None else None
-    etag = f'"{bundle().version}{"-cdn" if cdn_base else ""}"'
+    settings = getattr(request.app.state, "settings", None)
+    stripe = settings is not None and settings.payment_gateway == "stripe"
+    etag = f'"{bundle().version}{"-cdn" if cdn_base else ""}{"-stripe" if stripe else ""}"'
+    policy = content_security_policy(cdn_origin=cdn_origin if cdn_base else None, stripe=stripe)
     headers = {"Cache-Control": "no-cache", "ETag": etag, "Content-Security-Policy":
-               f"{content_security_policy(cdn_origin=cdn_origin if cdn_base else None)}; frame-ancestors 'none'",
+               f"{policy}; frame-ancestors 'none'",
                "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "strict-origin-when-cross-origin"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(_index_html(cdn_base, cdn_origin), media_type="text/html; charset=utf-8", headers=headers)
+    return Response(_index_html(cdn_base, cdn_origin, stripe), media_type="text/html; charset=utf-8",
+                    headers=headers)
 
 
 @functools.cache
-def _index_html(cdn_base: str | None, cdn_origin: str | None) -> bytes:
-    return render_index(cdn_base=cdn_base, cdn_origin=cdn_origin).encode()
+def _index_html(cdn_base: str | None, cdn_origin: str | None, stripe: bool = False) -> bytes:
+    return render_index(cdn_base=cdn_base, cdn_origin=cdn_origin, stripe=stripe).encode()
 
 
 @router.api_route(PREFIX + "/assets/{version}/{name:path}", methods=["GET", "HEAD"])

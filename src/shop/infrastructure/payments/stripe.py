@@ -156,8 +156,10 @@ class StripeGateway:
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         token = check_token(request.token)  # before anything leaves the machine
+        # the Payment Element gives a confirmation token (ctoken_…); an API client may still send a PaymentMethod
+        method = "confirmation_token" if token.startswith("ctoken_") else "payment_method"
         form = {"amount": str(to_stripe_amount(request.amount)), "currency": request.amount.currency.lower(),
-                "payment_method": token, "confirm": "true", "metadata[order]": request.reference,
+                method: token, "confirm": "true", "metadata[order]": request.reference,
                 "automatic_payment_methods[enabled]": "true"}
         if request.email:
             form["receipt_email"] = request.email
@@ -187,6 +189,22 @@ class StripeGateway:
         if not response.is_success:
             raise self._refused(response, body)
         return _payment_status(body)
+
+    async def client_secret(self, payment_ref: str) -> str | None:
+        """The PaymentIntent's client secret, which Stripe.js needs to finish a 3-D Secure challenge; None once
+        the payment needs nothing more of the customer. Never logged: it lets its holder confirm the payment."""
+        if not _ID.fullmatch(payment_ref):
+            raise ValueError("not a Stripe payment id")
+        response = await self._send("GET", f"/v1/payment_intents/{payment_ref}")
+        body = _json(response)
+        if not response.is_success:
+            raise self._refused(response, body)
+        if _payment_status(body) is not ChargeStatus.REQUIRES_ACTION:
+            return None
+        secret = _text(body.get("client_secret"))
+        if secret is None or not secret.startswith(f"{payment_ref}_secret_"):
+            raise GatewayUnavailable("Stripe answered with a payment the shop cannot read")
+        return secret
 
     async def refund(self, payment_ref: str, amount: Money, *, idempotency_key: str) -> RefundResult:
         if not _ID.fullmatch(payment_ref):

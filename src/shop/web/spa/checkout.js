@@ -1,7 +1,10 @@
 // Checkout: contact, address, delivery and payment; the shop prices, reserves and charges, this page shows.
 
-import { html, useEffect, useState } from './vendor/htm-preact-standalone-3.1.1.module.js';
-import { ApiProblem, get, post } from './api.js';
+import { html, useEffect, useRef, useState } from './vendor/htm-preact-standalone-3.1.1.module.js';
+import { ApiProblem, get, post, seg } from './api.js';
+import {
+  TEST_CARDS, TEST_CARD_FORM, cardForm, confirmWithStripe, mountStripeCard,
+} from './card-element.js';
 import { CartTotals } from './cart.js';
 import { useCart } from './cart-state.js';
 import { Money } from './money.js';
@@ -15,10 +18,6 @@ const COUNTRIES = [['AT', 'Austria'], ['BE', 'Belgium'], ['CA', 'Canada'], ['CH'
   ['DE', 'Germany'], ['DK', 'Denmark'], ['ES', 'Spain'], ['FI', 'Finland'], ['FR', 'France'],
   ['GB', 'United Kingdom'], ['IE', 'Ireland'], ['IT', 'Italy'], ['NL', 'Netherlands'], ['NO', 'Norway'],
   ['PL', 'Poland'], ['PT', 'Portugal'], ['SE', 'Sweden'], ['US', 'United States']];
-// the test gateway's cards; no card number is ever typed here or sent anywhere
-const CARDS = [['tok_visa', 'Visa test card'], ['tok_mastercard', 'Mastercard test card'],
-  ['tok_threeDSecure', 'Test card that asks the bank to confirm (3-D Secure)'],
-  ['tok_chargeDeclined', 'Test card that is declined']];
 const DECLINES = { card_declined: 'The card was declined.', insufficient_funds: 'The card has insufficient funds.' };
 const FORM = 'shop.checkout-form';
 const ADDRESS = ['name', 'line1', 'line2', 'postal_code', 'city', 'region', 'country', 'phone'];
@@ -101,18 +100,64 @@ function ShippingMethods({ country, value, onChange, error }) {
   </fieldset>`;
 }
 
-function Payment({ value, onChange, error }) {
+/** Stripe's Payment Element; `element.current` gets its `tokenize()` once it is there. */
+function StripeCard({ publishableKey, estimate, element }) {
+  const container = useRef(null);
+  const [failure, setFailure] = useState(null);
+  useEffect(() => {
+    let mounted = null;
+    let current = true;
+    mountStripeCard(container.current, publishableKey, estimate)
+      .then((made) => {
+        if (current) {
+          mounted = made;
+          element.current = made;
+        } else made.destroy();
+      })
+      .catch((error) => current && setFailure(error.message));
+    return () => {
+      current = false;
+      element.current = null;
+      mounted?.destroy();
+    };
+  }, [publishableKey]);
+  return html`<div>
+    ${failure && html`<p class="field__error" role="alert">${failure}</p>`}
+    <div class="card-element" ref=${container}></div>
+  </div>`;
+}
+
+/** The configured gateway's card element: the test cards (in a form of their own) or Stripe's. */
+function Payment({ gateway, value, onChange, error, estimate, element }) {
+  const stripe = gateway?.gateway === 'stripe';
   return html`<fieldset class=${`choices ${error ? 'field--error' : ''}`}
     aria-describedby=${error ? 'checkout-card-error' : 'checkout-card-hint'}>
     <legend>Payment</legend>
-    <p class="field__hint" id="checkout-card-hint">Test payments: no money moves.</p>
+    <p class="field__hint" id="checkout-card-hint">${stripe
+      ? 'Your card details go straight to Stripe, our payment provider; this shop never sees them.'
+      : 'Test payments: no money moves.'}</p>
     ${error && html`<p class="field__error" id="checkout-card-error">${DECLINES[error] || error}</p>`}
-    ${CARDS.map(([token, label], i) => html`<div class="choice" key=${token}>
-      <input type="radio" name="payment" id=${`checkout-card-${i}`} value=${token} checked=${token === value}
-        onChange=${() => onChange(token)} />
+    ${!gateway && html`<${Loading} label="Loading the payment form…" />`}
+    ${stripe && html`<${StripeCard} publishableKey=${gateway.publishable_key} estimate=${estimate}
+      element=${element} />`}
+    ${gateway && !stripe && TEST_CARDS.map(([token, label], i) => html`<div class="choice" key=${token}>
+      <input type="radio" name="test-card" form=${TEST_CARD_FORM} id=${`checkout-card-${i}`} value=${token}
+        checked=${token === value} onChange=${() => onChange(token)} />
       <label for=${`checkout-card-${i}`}><span class="choice__title">${label}</span></label>
     </div>`)}
   </fieldset>`;
+}
+
+/** After a 202: what the buyer must still do. Stripe's challenge runs here; the test bank's page is linked from
+ * the order page. Then the shop is asked again, which settles the payment if the webhook has not yet. */
+async function finishPayment(number, key, gateway) {
+  const headers = { 'X-Order-Key': key };
+  const path = `/api/v1/orders/${seg(number)}/next-action`;
+  const { data } = await post(path, {}, { headers });
+  if (data.next_action?.type === 'use_stripe_sdk') {
+    await confirmWithStripe(gateway.publishable_key, data.next_action.client_secret);
+    await post(path, {}, { headers });
+  }
 }
 
 function Summary({ cart }) {
@@ -142,6 +187,12 @@ export function CheckoutPage() {
   const [form, setForm] = useState(remembered);
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState(null);
+  const [gateway, setGateway] = useState(null);
+  const element = useRef(null);
+
+  useEffect(() => {
+    cardForm().then(setGateway).catch((failure) => failure instanceof ApiProblem && setProblem(failure));
+  }, []);
 
   useEffect(() => {
     const { token, ...kept } = form;
@@ -167,19 +218,35 @@ export function CheckoutPage() {
 
   const submit = async (event) => {
     event.preventDefault();
-    if (busy) return;
+    if (busy || !gateway) return;
+    setBusy(true);
+    setProblem(null);
+    let token = form.token;
+    if (gateway.gateway === 'stripe') {
+      try {
+        if (!element.current) throw new Error('The card form is still loading.');
+        token = await element.current.tokenize();
+      } catch (failure) {
+        setProblem(new ApiProblem(422, { title: 'Please check your card', detail: failure.message,
+          errors: [{ field: 'payment.token', message: failure.message }] }));
+        setBusy(false);
+        return;
+      }
+    }
     const body = {
       cart_id: cart.id,
       email: form.email.trim(),
       shipping_address: Object.fromEntries(ADDRESS.map((f) => [f, form[f].trim()])),
       shipping_method: form.shipping_method,
-      payment: { token: form.token },
+      payment: { token },
     };
-    setBusy(true);
-    setProblem(null);
     try {
-      const { order } = await placeOrder(body);
+      const { status, order } = await placeOrder(body);
       rememberOrder(order.number, order.access_key);
+      if (status === 202) {
+        // the order is placed either way; a challenge that fails shows on the order page
+        await finishPayment(order.number, order.access_key, gateway).catch(() => {});
+      }
       sessionStorage.removeItem(FORM);
       forget();
       navigate(`/order/${encodeURIComponent(order.number)}`);
@@ -223,11 +290,13 @@ export function CheckoutPage() {
         </fieldset>
         <${ShippingMethods} country=${form.country} value=${form.shipping_method} onChange=${set('shipping_method')}
           error=${error('shipping_method')} />
-        <${Payment} value=${form.token} onChange=${set('token')} error=${error('payment.token')} />
+        <${Payment} gateway=${gateway} value=${form.token} onChange=${set('token')} error=${error('payment.token')}
+          estimate=${cart.subtotal} element=${element} />
         <button class="button button--primary button--block button--large" type="submit" disabled=${busy}>
           ${busy ? 'Placing your order…' : 'Place order and pay'}</button>
       </form>
       <${Summary} cart=${cart} />
     </div>
+    <form id=${TEST_CARD_FORM} hidden onSubmit=${(e) => e.preventDefault()}></form>
   </section>`;
 }

@@ -1,7 +1,8 @@
 // An order after checkout: the confirmation, or the bank's confirmation still to give (3-D Secure).
 
 import { html, useEffect, useState } from './vendor/htm-preact-standalone-3.1.1.module.js';
-import { ApiProblem, get, seg } from './api.js';
+import { ApiProblem, get, post, seg } from './api.js';
+import { cardForm, confirmWithStripe } from './card-element.js';
 import { Money } from './money.js';
 import { orderKey } from './storage.js';
 import { Alert, Loading, NotFound, PageHeading } from './ui.js';
@@ -75,6 +76,30 @@ function PaymentAction({ order }) {
   </div>`;
 }
 
+/** Stripe's challenge, for a buyer who left before finishing it: the shop hands its client secret to them only. */
+function StripeAction({ order }) {
+  const [failure, setFailure] = useState(null);
+  const confirm = async () => {
+    setFailure(null);
+    const headers = { 'X-Order-Key': orderKey(order.number) };
+    const path = `/api/v1/orders/${seg(order.number)}/next-action`;
+    try {
+      const { data } = await post(path, {}, { headers });
+      if (data.next_action?.type === 'use_stripe_sdk') {
+        await confirmWithStripe((await cardForm()).publishable_key, data.next_action.client_secret);
+        await post(path, {}, { headers });
+      }
+    } catch (error) {
+      setFailure(error.message);
+    }
+  };
+  return html`<div class="alert alert--action" role="status">
+    <p class="alert__title">Confirm the payment with your bank</p>
+    ${failure && html`<p class="field__error">${failure}</p>`}
+    <p><button class="button button--primary" type="button" onClick=${confirm}>Confirm payment with your bank</button></p>
+  </div>`;
+}
+
 function Heading({ order }) {
   if (order.status === 'pending') return html`<${PageHeading} id="order-title" title="Confirm your payment">Almost done<//>`;
   if (order.status === 'canceled') return html`<${PageHeading} id="order-title" title="Order canceled">This order was canceled<//>`;
@@ -98,6 +123,8 @@ export function OrderPage({ number }) {
       <p>Status: <strong class="order-status" data-status=${order.status}>${STATUS[order.status] || order.status}</strong></p>
     </div>
     ${order.status === 'pending' && order.payment.action_url && html`<${PaymentAction} order=${order} />`}
+    ${order.status === 'pending' && !order.payment.action_url && order.payment.status === 'requires_action'
+      && html`<${StripeAction} order=${order} />`}
     ${order.status !== 'pending' && order.status !== 'canceled'
       && html`<p>We have sent a confirmation to <strong>${order.email}</strong>.</p>`}
     ${problem && html`<${Alert} kind="warning" title="The latest status could not be loaded">${problem.detail}<//>`}

@@ -11,12 +11,15 @@ from starlette.responses import RedirectResponse, Response
 from shop.domain.cart import CartClosed
 from shop.domain.discounts import VoucherNotApplicable
 from shop.domain.errors import DomainError, InvalidValue, NotFound, OutOfStock
+from shop.domain.money import minor_units
 from shop.domain.orders import OrderStatus
 from shop.domain.pricing import Address
+from shop.services.card_payments import CardPayments
 from shop.services.cart import CartService, CartView
 from shop.services.checkout import CheckoutRequest, CheckoutService, ItemsUnavailable, PaymentDeclined
 from shop.services.web_sessions import WebSessions
-from shop.web.deps import CartsDep, CheckoutDep, OrdersDep, WebSessionsDep
+from shop.web.api.v1.card_payments import CardPaymentsDep
+from shop.web.deps import CartsDep, CheckoutDep, WebSessionsDep
 from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import Guest, Visitor
@@ -140,22 +143,32 @@ def _message(exc: DomainError) -> str:
     return str(exc)
 
 
-def _checkout_page(request: Request, guest: Visitor, view: CartView, checkout: CheckoutService, *,
-                   values: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+def _estimate(view: CartView) -> dict[str, object]:
+    """What Stripe's Payment Element shows before the shop prices the order (goods less discount, in minor
+    units); the PaymentIntent is made on the server for the order's own total, whatever the page said."""
+    amount = view.goods - view.discount
+    return {"amount": int(amount.amount.scaleb(minor_units(amount.currency))), "currency": amount.currency.lower()}
+
+
+def _checkout_page(request: Request, guest: Visitor, view: CartView, checkout: CheckoutService,
+                   card_payments: CardPayments, *, values: dict[str, str], errors: dict[str, str],
+                   status: int = 200) -> Response:
     return _pages(request).render(guest, "checkout.html", view=view, values=values, errors=errors, status=status,
-                        methods=checkout.pricing.methods_for(None), cards=TEST_CARDS,
-                        address_fields=ADDRESS_FIELDS)
+                                  methods=checkout.pricing.methods_for(None), cards=TEST_CARDS,
+                                  address_fields=ADDRESS_FIELDS, card_form=card_payments.form,
+                                  estimate=_estimate(view))
 
 
 @router.get("/checkout")
-async def checkout_page(request: Request, guest: Guest, carts: CartsDep, checkout: CheckoutDep) -> Response:
+async def checkout_page(request: Request, guest: Guest, carts: CartsDep, checkout: CheckoutDep,
+                        card_payments: CardPaymentsDep) -> Response:
     """Address, shipping method, discount code and payment, on one page."""
     view = await _cart_view(carts, guest)
     if view is None or not view.lines:
         return _redirect(guest, "/cart")
     values = {"email": guest.user.email if guest.user else "", "country": "DE", "shipping_method": "standard",
               "token": "tok_visa", "discount_code": view.cart.discount_code or ""}
-    return _checkout_page(request, guest, view, checkout, values=values, errors={})
+    return _checkout_page(request, guest, view, checkout, card_payments, values=values, errors={})
 
 
 def _field(name: str) -> str:
@@ -165,7 +178,7 @@ def _field(name: str) -> str:
 
 @router.post("/checkout")
 async def place_order(request: Request, guest: Guest, carts: CartsDep, checkout: CheckoutDep,
-                      sessions: WebSessionsDep) -> Response:
+                      sessions: WebSessionsDep, card_payments: CardPaymentsDep) -> Response:
     """Place the order; problems come back next to the fields they concern."""
     form = await _form(request, guest)
     view = await _cart_view(carts, guest)
@@ -197,12 +210,13 @@ async def place_order(request: Request, guest: Guest, carts: CartsDep, checkout:
             return _redirect(guest, placed.order.payment.action_url + f"?return=/order/{placed.order.number}")
         return _redirect(guest, f"/order/{placed.order.number}")
     fresh = await _cart_view(carts, guest) or view
-    return _checkout_page(request, guest, fresh, checkout, values=values, errors=errors, status=422)
+    return _checkout_page(request, guest, fresh, checkout, card_payments, values=values, errors=errors, status=422)
 
 
 @router.get("/order/{number}")
-async def order_page(request: Request, number: str, guest: Guest, orders: OrdersDep) -> Response:
-    """The order confirmation: for its customer, or the visitor who placed it as a guest."""
-    order = await orders.order_for(number, customer_id=guest.user.id if guest.user else None,
-                                   access_key=guest.order_key(number))
-    return _pages(request).render(guest, "order.html", order=order)
+async def order_page(request: Request, number: str, guest: Guest, card_payments: CardPaymentsDep) -> Response:
+    """The order confirmation: for its customer, or the visitor who placed it as a guest. A payment waiting for
+    the customer shows their next step; one they finished is settled with the gateway here."""
+    step = await card_payments.next_action(number, customer_id=guest.user.id if guest.user else None,
+                                           access_key=guest.order_key(number))
+    return _pages(request).render(guest, "order.html", order=step.order, step=step, card_form=card_payments.form)

@@ -1,0 +1,1 @@
+"""Local stand-ins for services the shop talks to over the network."""
