@@ -83,7 +83,7 @@ class CommerceShop:
     jobs: CommerceJobs
 
     @classmethod
-    def build(cls) -> CommerceShop:
+    def build(cls, gateway_fake: FakeGateway | None = None) -> CommerceShop:
         store, shelf, clock = FakeMainStore(), FakeShelf(), FakeClock()
         for pid, skus in PRODUCTS.items():
             shelf.put(Product(id=pid, slug=f"product-{pid}", title=f"Product {pid}", description="", category_id=None,
@@ -96,7 +96,7 @@ class CommerceShop:
         reader: OrderReader = FakeOrderReader(store)
         stock: StockReader = FakeStockReader(store)
         projection: InStockProjection = FakeInStockProjection(PRODUCTS)
-        gateway: PaymentGateway = FakeGateway()
+        gateway: PaymentGateway = gateway_fake or FakeGateway()
         catalog: CatalogReader = shelf
         carts: CartRepository = FakeCarts(store)
         book: VoucherBook = FakeVoucherBook(store)

@@ -62,6 +62,7 @@ class FakeGateway:
         self._by_key: dict[str, str] = {}
         self.charges: list[ChargeRequest] = []  # every charge asked for, in order, repeats included
         self.refunds: dict[str, Refund] = {}  # by idempotency key
+        self.status_asked: list[str] = []
         self.unavailable = False  # every call raises GatewayUnavailable while set
 
     def _reachable(self) -> None:
@@ -85,6 +86,7 @@ class FakeGateway:
                             decline_reason=reason if status is ChargeStatus.DECLINED else None)
 
     async def status(self, payment_ref: str) -> ChargeStatus:
+        self.status_asked.append(payment_ref)
         self._reachable()
         return self.payments[payment_ref].status
 
