@@ -45,6 +45,7 @@ class ShopServices:
     checkout: CheckoutService
     orders: OrderService
     order_payments: OrderPayments
+    card_payments: CardPayments
     vouchers: Vouchers
     catalog_staff: CatalogStaff
     customers: Customers
@@ -63,4 +64,3 @@ class ShopServices:
     request_log: RequestLogWriter | None = None  # None: SHOP_REQUEST_LOG=false
     db_pools: Callable[[], Mapping[str, int]] = dict  # checked-out connections per store, for the metrics
     outbox_depth: Callable[[], Awaitable[Mapping[str, int]]] | None = None  # jobs waiting per kind, for the metrics
-    card_payments: CardPayments | None = None  # None: a shop built without commerce (some tests)

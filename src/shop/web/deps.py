@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from shop.services.account_flows import AccountFlows
 from shop.services.auth import AuthService
 from shop.services.business import BusinessFigures
+from shop.services.card_payments import CardPayments
 from shop.services.cart import CartService
 from shop.services.catalog import CatalogService
 from shop.services.catalog_admin import CatalogAdmin
@@ -81,6 +82,10 @@ async def order_payments(request: Request) -> OrderPayments:
     return services_of(request).order_payments
 
 
+async def card_payments(request: Request) -> CardPayments:
+    return services_of(request).card_payments
+
+
 async def vouchers(request: Request) -> Vouchers:
     return services_of(request).vouchers
 
@@ -136,6 +141,7 @@ CartsDep = Annotated[CartService, Depends(carts)]
 CheckoutDep = Annotated[CheckoutService, Depends(checkout)]
 OrdersDep = Annotated[OrderService, Depends(orders)]
 OrderPaymentsDep = Annotated[OrderPayments, Depends(order_payments)]
+CardPaymentsDep = Annotated[CardPayments, Depends(card_payments)]
 VouchersDep = Annotated[Vouchers, Depends(vouchers)]
 CatalogStaffDep = Annotated[CatalogStaff, Depends(catalog_staff)]
 CustomersDep = Annotated[Customers, Depends(customers)]

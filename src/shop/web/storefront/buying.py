@@ -18,8 +18,7 @@ from shop.services.card_payments import CardPayments
 from shop.services.cart import CartService, CartView
 from shop.services.checkout import CheckoutRequest, CheckoutService, ItemsUnavailable, PaymentDeclined
 from shop.services.web_sessions import WebSessions
-from shop.web.api.v1.card_payments import CardPaymentsDep
-from shop.web.deps import CartsDep, CheckoutDep, WebSessionsDep
+from shop.web.deps import CardPaymentsDep, CartsDep, CheckoutDep, WebSessionsDep
 from shop.web.input_policy import check_form
 from shop.web.storefront.rendering import Pages
 from shop.web.storefront.visitor import Guest, Visitor

@@ -5,31 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from shop.domain.errors import NotFound
-from shop.services.card_payments import CardPayments
 from shop.web.api.v1.schemas import Problem
-from shop.web.deps import services_of
+from shop.web.deps import CardPaymentsDep
 from shop.web.responses import JSON
 from shop.web.security import MaybeUser
 
 router = APIRouter(prefix="/api/v1", tags=["checkout"])
 _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (404, 422)}
 Number = Annotated[str, PathParam(min_length=1, max_length=24, pattern=r"^[A-Za-z0-9-]+$")]
-
-
-async def card_payments(request: Request) -> CardPayments:
-    service = services_of(request).card_payments
-    if service is None:
-        raise NotFound("payment form", "card")
-    return service
-
-
-CardPaymentsDep = Annotated[CardPayments, Depends(card_payments)]
 
 
 class CardFormOut(BaseModel):
