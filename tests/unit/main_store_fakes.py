@@ -22,6 +22,7 @@ from typing import Any
 from shop.domain.cart import Cart
 from shop.domain.discounts import Voucher, VoucherNotApplicable
 from shop.domain.errors import Conflict, OutOfStock
+from shop.domain.fulfilment import Refund, Shipment
 from shop.domain.inventory import StockLevel
 from shop.domain.orders import Order, OrderStatus, Payment, order_number
 from shop.services.unit_of_work import OfferSource, Quantities
@@ -204,6 +205,34 @@ class FakeOrderRepository:
             row.order_number, row.access_key = number, access_key
 
 
+class FakeShipmentRepository:
+    def __init__(self, state: MainState) -> None:
+        self._state = state
+
+    async def add(self, order_id: int, shipment: Shipment) -> None:
+        stored = self._state.orders[order_id]
+        if any(kept.number == shipment.number for kept in stored.shipments):
+            raise Conflict(f"order {stored.number} already has shipment {shipment.number}")  # the primary key
+        stored.shipments.append(shipment)
+
+
+class FakeRefundRepository:
+    def __init__(self, state: MainState) -> None:
+        self._state = state
+
+    async def add(self, order_id: int, refund: Refund) -> None:
+        stored = self._state.orders[order_id]
+        if any(kept.number == refund.number or kept.key == refund.key for kept in stored.refunds):
+            raise Conflict(f"order {stored.number} already has that refund")  # the unique keys
+        stored.refunds.append(refund)
+
+    async def settle(self, order_id: int, refund: Refund) -> None:
+        stored = self._state.orders[order_id]
+        stored.refunds = [replace(kept, status=refund.status, amount=refund.amount, gateway_ref=refund.gateway_ref,
+                                  failure=refund.failure) if kept.number == refund.number else kept
+                          for kept in stored.refunds]
+
+
 def _short(sku: str, units: int, what: str) -> Conflict:
     return Conflict(f"stock of {sku} does not hold the {units} units this order counts on ({what})")
 
@@ -305,6 +334,8 @@ class FakeCommerceUnit:
     def __init__(self, state: MainState, catalog: OfferSource) -> None:
         self.carts = FakeLockedCarts(state)
         self.orders = FakeOrderRepository(state)
+        self.shipments = FakeShipmentRepository(state)
+        self.refunds = FakeRefundRepository(state)
         self.stock = FakeStockRepository(state)
         self.vouchers = FakeVoucherCounter(state)
         self.payments = FakePaymentEventLog(state)

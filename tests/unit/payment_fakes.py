@@ -94,6 +94,10 @@ class FakeGateway:
         self._reachable()
         if self.payments[payment_ref].status is not ChargeStatus.SUCCEEDED:
             raise ValueError(f"payment {payment_ref} has not succeeded: nothing to refund")
+        given = sum((r.amount.amount for key, r in self.refunds.items()
+                     if r.payment_ref == payment_ref and key != idempotency_key), Decimal(0))
+        if idempotency_key not in self.refunds and given + amount.amount > self.payments[payment_ref].amount.amount:
+            raise ValueError(f"refund of {amount} exceeds what is left of payment {payment_ref}")  # as Stripe does
         self.refunds.setdefault(idempotency_key, Refund(payment_ref, amount, idempotency_key))
         return RefundResult(f"re_{idempotency_key}", amount)
 

@@ -28,6 +28,8 @@ from main_store_fakes import (
     FakeOrderRepository,
     FakeOutboxWriter,
     FakePaymentEventLog,
+    FakeRefundRepository,
+    FakeShipmentRepository,
     FakeStockRepository,
     FakeVoucherCounter,
 )
@@ -47,6 +49,8 @@ from shop.services.unit_of_work import (
     MainUnitOfWork,
     OrderRepository,
     PaymentEventLog,
+    RefundRepository,
+    ShipmentRepository,
     StockRepository,
     VoucherCounter,
 )
@@ -60,6 +64,7 @@ PAIRS: list[tuple[type, Any]] = [
     (FakeStockReader, StockReader), (FakeIdempotencyStore, IdempotencyStore), (FakeShelf, CatalogReader),
     (FakeGateway, SimulatedGateway), (FakeEvents, CommerceEvents), (FakeMailTemplates, MailTemplates),
     (FakeInStockProjection, InStockProjection), (FakeOrderSearch, OrderSearch),
+    (FakeShipmentRepository, ShipmentRepository), (FakeRefundRepository, RefundRepository),
 ]
 
 

@@ -3,7 +3,7 @@ conversion, and the SKUs running low (the control panel's business dashboard).
 
 Definitions, shown on the page too:
 - an order *counts* (for revenue, average value and conversion) once its payment went through and it was not
-  given back: paid, fulfilled, shipped or delivered. Pending, canceled and refunded orders are listed apart.
+  given back: paid, fulfilled, (partly) shipped or delivered. Pending, canceled and refunded orders are listed apart.
 - revenue is the sum of those orders' totals (goods − discount + shipping, tax as charged), per currency.
 - conversion is the share of the carts created in the period that became a counted order (at any time since):
   a cohort, so it never exceeds 100 % however orders and carts fall across the period's edges.
@@ -24,7 +24,8 @@ from shop.domain.money import Money
 from shop.domain.orders import OrderStatus
 from shop.services.clock import Clock, utc_now
 
-COUNTED = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
+COUNTED = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.PARTLY_SHIPPED, OrderStatus.SHIPPED,
+                     OrderStatus.DELIVERED})
 # a period's name → (how far back, bucket width in seconds for its chart)
 BUSINESS_RANGES: Mapping[str, tuple[timedelta, int]] = {
     "24h": (timedelta(hours=24), 3600), "7d": (timedelta(days=7), 86_400), "30d": (timedelta(days=30), 86_400),

@@ -8,16 +8,15 @@ flags follow it the same way whichever channel it came by.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from shop.domain.errors import NotFound
+from shop.domain.fulfilment import RefundRequest
 from shop.domain.orders import (
-    GOODS_IN_HAND,
     Order,
-    OrderLine,
     OrderStatus,
     Payment,
     PaymentStatus,
@@ -25,19 +24,21 @@ from shop.domain.orders import (
     check_transition,
 )
 from shop.domain.payments import ChargeResult, ChargeStatus, EventKind, GatewayEvent, payment_mismatch
-from shop.domain.pricing import PricedLine
 from shop.services.clock import Clock, utc_now
 from shop.services.commerce_events import CommerceEvents, NoEvents
 from shop.services.commerce_ports import OrderReader
 from shop.services.email_delivery import queue_email
 from shop.services.in_stock import InStockFlags
 from shop.services.order_mail import OrderMail
+from shop.services.order_refunds import OrderRefunds, RefundOutcome
+from shop.services.order_stock import STOCK_CHANGED, quantities, stock_changed
 from shop.services.payment_gateway import PaymentGateway, SimulatedGateway
 from shop.services.unit_of_work import CommerceUnit, MainUnitOfWork
 
 log = logging.getLogger(__name__)
 
-STOCK_CHANGED = "stock"  # outbox job: the catalogue's in-stock flags of these SKUs follow their stock
+__all__ = ["STOCK_CHANGED", "STRAY_REFUND", "OrderPayments", "WebhookOutcome", "quantities", "stock_changed"]
+
 STRAY_REFUND = "refund"  # outbox job: money captured for an order already canceled goes back
 Moved = Literal["captured", "declined", "refunded", "refunding", "flagged"]  # what a gateway's event did
 
@@ -46,23 +47,6 @@ Moved = Literal["captured", "declined", "refunded", "refunding", "flagged"]  # w
 class WebhookOutcome:
     applied: bool  # False: a replay, or an event that changes nothing
     order: str | None = None
-
-
-def quantities(lines: Sequence[OrderLine] | Sequence[PricedLine]) -> list[tuple[str, int]]:
-    """Units per SKU in SKU order: every transaction locks stock rows in the same order, so none deadlock."""
-    units: dict[str, int] = {}
-    for line in lines:
-        units[line.sku] = units.get(line.sku, 0) + line.quantity
-    return sorted(units.items())
-
-
-async def stock_changed(unit: CommerceUnit, skus: Iterable[str], flags: InStockFlags | None) -> None:
-    """What can be bought of these SKUs changed: the catalogue's in-stock flags follow right after the commit,
-    and the worker's job makes sure they do even if this process stops first."""
-    moved = sorted(set(skus))
-    await unit.outbox.add(STOCK_CHANGED, {"skus": moved})
-    if flags is not None:
-        unit.after_commit(lambda: flags.refresh(moved))
 
 
 def _charged(payment: Payment, result: ChargeResult, status: PaymentStatus) -> Payment:
@@ -90,6 +74,7 @@ class OrderPayments:
         self._clock = clock
         self.events: CommerceEvents = events if events is not None else NoEvents()
         self._flags = flags
+        self._refunds = OrderRefunds(units=units, gateways=gateways, mail=mail, clock=clock, flags=flags)
 
     # --- what the gateway answered a charge ------------------------------------------------------------------
 
@@ -222,24 +207,25 @@ class OrderPayments:
                 await self._cancel_unpaid(unit, order_id, order, replace(order.payment, status=PaymentStatus.CANCELED))
             else:
                 check_transition(number, order.status, OrderStatus.CANCELED)
-                await unit.stock.restock(quantities(order.lines))
-                await stock_changed(unit, (line.sku for line in order.lines), self._flags)
+                back = order.in_hand()  # a partial refund may have restocked some already
+                if back:
+                    await unit.stock.restock(back)
+                    await stock_changed(unit, (sku for sku, _ in back), self._flags)
                 order.payment = replace(order.payment, status=PaymentStatus.REFUNDED)
                 order.move_to(OrderStatus.CANCELED, at=self._clock())
                 await unit.orders.update(order_id, order)
             return order
 
     async def refund(self, number: str) -> Order:
-        """Give the whole payment back; goods not yet shipped go back on the shelf."""
+        """Give all the money left back; goods not yet shipped go back on the shelf."""
         current = await self._current(number)
         check_transition(number, current.status, OrderStatus.REFUNDED)
-        await self._refund_money(current)
-        async with self._units.begin() as unit:
-            order_id, order = await _locked(unit, number)
-            if order.status is OrderStatus.REFUNDED:
-                return order  # refunded meanwhile by the gateway's own event, which restocked too
-            await self._mark_refunded(unit, order_id, order, order.payment)
-            return order
+        return await self._refunds.refund_whole(number)
+
+    async def refund_part(self, number: str, request: RefundRequest, *, key: str,
+                          by: str | None = None) -> RefundOutcome:
+        """Give back an amount or lines of a paid order, once per key; restocking the units chosen."""
+        return await self._refunds.refund(number, request, key=key, by=by)
 
     async def _current(self, number: str) -> Order:
         order = await self._reader.order(number)
@@ -251,8 +237,9 @@ class OrderPayments:
         # the key makes a retried refund (a crash after the gateway said yes) refund nothing more
         if order.payment.reference is None:
             raise NotFound("payment of order", order.number)
-        await self._gateways[order.payment.provider].refund(order.payment.reference, order.totals.total,
-                                                            idempotency_key=f"refund-{order.number}")
+        if order.refundable.amount > 0:  # what partial refunds left
+            await self._gateways[order.payment.provider].refund(order.payment.reference, order.refundable,
+                                                                idempotency_key=f"refund-{order.number}")
 
     # --- the worker ------------------------------------------------------------------------------------------
 
@@ -355,10 +342,12 @@ class OrderPayments:
         await unit.orders.update(order_id, order)
 
     async def _mark_refunded(self, unit: CommerceUnit, order_id: int, order: Order, payment: Payment) -> None:
-        """The money went back: goods not yet handed to the carrier go back on the shelf."""
-        if order.status in GOODS_IN_HAND:
-            await unit.stock.restock(quantities(order.lines))
-            await stock_changed(unit, (line.sku for line in order.lines), self._flags)
+        """The money went back: goods not yet handed to the carrier (nor restocked by a partial refund) go back on
+        the shelf."""
+        back = order.in_hand()
+        if back:
+            await unit.stock.restock(back)
+            await stock_changed(unit, (sku for sku, _ in back), self._flags)
         order.payment = replace(payment, status=PaymentStatus.REFUNDED)
         order.move_to(OrderStatus.REFUNDED, at=self._clock())
         await unit.orders.update(order_id, order)

@@ -2,8 +2,9 @@
 
 Stock, orders, vouchers and the outbox share the main store, so placing an order is one transaction: each
 `MainUnitOfWork.begin()` is a `CommerceUnit` bound to one open transaction, committed when the block ends without
-an error and rolled back otherwise. Its repositories (`unit.carts`, `unit.orders`, `unit.stock`, `unit.vouchers`,
-`unit.payments`, `unit.outbox`) all write inside that transaction; `unit.catalog` reads the catalogue's offers.
+an error and rolled back otherwise. Its repositories (`unit.carts`, `unit.orders`, `unit.shipments`,
+`unit.refunds`, `unit.stock`, `unit.vouchers`, `unit.payments`, `unit.outbox`) all write inside that transaction;
+`unit.catalog` reads the catalogue's offers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Protocol
 from shop.domain.cart import Cart
 from shop.domain.catalog import Offer
 from shop.domain.discounts import Voucher
+from shop.domain.fulfilment import Refund, Shipment
 from shop.domain.orders import Order, OrderStatus, Payment
 from shop.services.outbox import OutboxWriter
 
@@ -56,6 +58,23 @@ class OrderRepository(Protocol):
 
     async def attach_to_key(self, scope: str, key: str, *, number: str, access_key: str) -> None:
         """Tie the order placed in this transaction to the idempotency key its request claimed."""
+        ...
+
+
+class ShipmentRepository(Protocol):
+    async def add(self, order_id: int, shipment: Shipment) -> None:
+        """Record a parcel of the order (read back with the order as `order.shipments`)."""
+        ...
+
+
+class RefundRepository(Protocol):
+    async def add(self, order_id: int, refund: Refund) -> None:
+        """Record a refund of the order (read back with the order as `order.refunds`); its key is the order's
+        only refund of that key."""
+        ...
+
+    async def settle(self, order_id: int, refund: Refund) -> None:
+        """Store what became of the refund of this number: its status, amount, gateway reference, failure."""
         ...
 
 
@@ -107,6 +126,12 @@ class CommerceUnit(Protocol):
 
     @property
     def orders(self) -> OrderRepository: ...
+
+    @property
+    def shipments(self) -> ShipmentRepository: ...
+
+    @property
+    def refunds(self) -> RefundRepository: ...
 
     @property
     def stock(self) -> StockRepository: ...
