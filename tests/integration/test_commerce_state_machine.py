@@ -49,6 +49,8 @@ from shop.infrastructure.db.main.tables import (
     carts,
     idempotency_keys,
     order_lines,
+    order_refunds,
+    order_shipments,
     orders,
     outbox,
     payment_events,
@@ -115,8 +117,8 @@ class Shop:
     async def reset(self) -> None:
         """Every example starts from full shelves, no carts, no orders and an unused voucher."""
         async with self.main.write() as conn:
-            for table in (order_lines, orders, cart_lines, carts, voucher_redemptions, vouchers, payment_events,
-                          outbox, idempotency_keys):
+            for table in (order_refunds, order_shipments, order_lines, orders, cart_lines, carts,
+                          voucher_redemptions, vouchers, payment_events, outbox, idempotency_keys):
                 await conn.execute(delete(table))
         stock = SqlStock(self.main)
         await stock.set_levels([StockLevel(sku, on_hand) for sku, on_hand in STOCK.items()])

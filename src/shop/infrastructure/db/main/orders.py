@@ -12,10 +12,12 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.domain.catalog import Page
+from shop.domain.fulfilment import Refund, Shipment
 from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, order_number
 from shop.domain.pricing import Address, Totals
 from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
+from shop.infrastructure.db.main.fulfilment import moves_of
 from shop.infrastructure.db.main.tables import idempotency_keys, order_lines, orders
 from shop.infrastructure.db.money_columns import from_minor, to_minor
 from shop.infrastructure.db.types import utcnow
@@ -27,7 +29,7 @@ _AMOUNTS = ("goods", "discount", "shipping", "tax", "total")
 LINE_COLUMNS = ("position", "sku", "name", "product_slug", "unit_price", "quantity", "weight_grams")
 
 
-def _order(row: Any, lines: Sequence[Any]) -> Order:
+def _order(row: Any, lines: Sequence[Any], moves: tuple[list[Shipment], list[Refund]]) -> Order:
     currency = row.currency
     money = {name: from_minor(getattr(row, name), currency) for name in _AMOUNTS}
     totals = Totals(**money, tax_rate=Decimal(row.tax_rate), prices_include_tax=bool(row.prices_include_tax))
@@ -43,7 +45,8 @@ def _order(row: Any, lines: Sequence[Any]) -> Order:
         shipping_method_name=row.shipping_method_name, totals=totals, payment=payment, created_at=row.created_at,
         discount_code=row.discount_code, cart_id=row.cart_id, tracking=row.tracking,
         reservation_expires_at=row.reservation_expires_at,
-        history=[(OrderStatus(status), datetime.fromisoformat(at)) for status, at in row.history])
+        history=[(OrderStatus(status), datetime.fromisoformat(at)) for status, at in row.history],
+        shipments=moves[0], refunds=moves[1])
 
 
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.position)
@@ -64,7 +67,7 @@ async def _load(conn: AsyncConnection, number: str, *, lock: bool = False) -> tu
     if row is None:
         return None
     lines = (await conn.execute(_LINES, {"order_id": row.id})).all()
-    return row.id, _order(row, lines)
+    return row.id, _order(row, lines, await moves_of(conn, row.id, row.currency))
 
 
 def _payment_values(payment: Payment) -> dict[str, Any]:
@@ -160,7 +163,8 @@ class SqlOrders:
                                        .order_by(orders.c.id.desc()).limit(limit).offset((page - 1) * limit))).all()
             found = []
             for row in rows:
-                found.append(_order(row, (await conn.execute(_LINES, {"order_id": row.id})).all()))
+                found.append(_order(row, (await conn.execute(_LINES, {"order_id": row.id})).all(),
+                                    await moves_of(conn, row.id, row.currency)))
         return Page(items=found, total=total, page=page, limit=limit)
 
     async def access_key_hash(self, number: str) -> str | None:

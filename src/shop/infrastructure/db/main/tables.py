@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from shop.infrastructure.db.types import UTCDateTime
@@ -162,6 +163,40 @@ order_lines = Table(
     Column("quantity", Integer, nullable=False),
     Column("weight_grams", Integer, nullable=False),
     PrimaryKeyConstraint("order_id", "position", name="pk_order_lines"),
+)
+
+# Parcels of an order: which units (of which order lines, numbered from 1) left with which carrier. Read with the
+# order; written under its row lock, so an order's shipments are numbered 1, 2, … without a race
+order_shipments = Table(
+    "order_shipments", metadata,
+    Column("order_id", OUTBOX_ID, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("lines", JSON, nullable=False),  # [[line, units], …]
+    Column("carrier", String(60), nullable=False),
+    Column("tracking", String(100), nullable=False),
+    Column("shipped_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("order_id", "number", name="pk_order_shipments"),
+)
+
+# Refunds of an order, each once per idempotency key: recorded pending (holding its amount against what is left)
+# before the gateway is asked, then settled as the gateway answered
+order_refunds = Table(
+    "order_refunds", metadata,
+    Column("order_id", OUTBOX_ID, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # minor units of the order's currency
+    Column("lines", JSON, nullable=False),  # [[line, units, restocked units], …]
+    Column("reason", String(500), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("gateway_ref", String(255)),
+    Column("failure", String(300)),  # one short line, never a secret
+    Column("staff_id", String(40)),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("order_id", "number", name="pk_order_refunds"),
+    UniqueConstraint("order_id", "idempotency_key", name="uq_order_refunds_key"),
+    CheckConstraint("amount > 0", name="amount_positive"),
 )
 
 # Webhook events already applied: inserted in the same transaction as their effect, so a replay changes nothing.

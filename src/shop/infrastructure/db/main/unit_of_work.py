@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.main.carts import CartRows
 from shop.infrastructure.db.main.dialects import MainDialect
+from shop.infrastructure.db.main.fulfilment import RefundRows, ShipmentRows
 from shop.infrastructure.db.main.orders import OrderRows
 from shop.infrastructure.db.main.outbox import OutboxTransaction
 from shop.infrastructure.db.main.payments import PaymentEventRows
@@ -28,12 +29,15 @@ OffersOn = Callable[[AsyncConnection], OfferSource]
 class SqlCommerceUnit:
     """CommerceUnit on one open main-store transaction."""
 
-    __slots__ = ("carts", "catalog", "committed", "conn", "orders", "outbox", "payments", "stock", "vouchers")
+    __slots__ = ("carts", "catalog", "committed", "conn", "orders", "outbox", "payments", "refunds", "shipments",
+                 "stock", "vouchers")
 
     def __init__(self, conn: AsyncConnection, dialect: MainDialect, catalog: OfferSource) -> None:
         self.conn = conn
         self.carts = CartRows(conn, dialect)
         self.orders = OrderRows(conn, dialect)
+        self.shipments = ShipmentRows(conn, dialect)
+        self.refunds = RefundRows(conn, dialect)
         self.stock = StockRows(conn, dialect)
         self.vouchers = VoucherRows(conn, dialect)
         self.payments = PaymentEventRows(conn, dialect)
