@@ -9,7 +9,8 @@ import { Alert, Loading, NotFound, PageHeading } from './ui.js';
 
 const POLL_MS = 2000;
 const STATUS = {
-  pending: 'Waiting for payment', paid: 'Paid', fulfilled: 'Packed', shipped: 'Shipped', delivered: 'Delivered',
+  pending: 'Waiting for payment', paid: 'Paid', fulfilled: 'Packed', partly_shipped: 'Partly shipped',
+  shipped: 'Shipped', delivered: 'Delivered',
   canceled: 'Canceled', refunded: 'Refunded',
 };
 
