@@ -63,7 +63,7 @@ async def _seeded(folder: Path) -> Settings:
         for store in STORES:
             await migrations.migrate(databases, store)
         catalog = build_catalog(settings, databases)
-        await seed_catalog(reader=catalog, writer=catalog, stock=SqlStock(databases.store("main")),
+        await seed_catalog(reader=catalog.reader, writer=catalog.writer, stock=SqlStock(databases.store("main")),
                            products=PRODUCTS)
     finally:
         await databases.dispose()

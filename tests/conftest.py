@@ -161,8 +161,8 @@ async def seed_demo(settings: Settings) -> None:
     databases = build_databases(settings)
     try:
         catalog = build_catalog(settings, databases)
-        await seed_catalog(reader=catalog, writer=catalog, stock=SqlStock(databases.store("main")), products=240,
-                           only_if_empty=True)
+        await seed_catalog(reader=catalog.reader, writer=catalog.writer, stock=SqlStock(databases.store("main")),
+                           products=240, only_if_empty=True)
     finally:
         await databases.dispose()
 

@@ -31,7 +31,8 @@ from shop.infrastructure.db.main.unit_of_work import SqlMainUnitOfWork
 from shop.infrastructure.db.main.usage import SqlRequestLog, SqlSales
 from shop.infrastructure.db.main.vouchers import SqlVouchers
 from shop.infrastructure.db.main.web_sessions import SqlWebSessions
-from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.infrastructure.db.posts import dialects as posts_dialects
+from shop.infrastructure.db.posts.catalog import PostsCatalog
 from shop.infrastructure.db.posts.catalog_staff import SqlCatalogStaff
 from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.db.users.accounts import SqlRefreshTokens, SqlTwoFactorState, SqlUsers
@@ -122,15 +123,19 @@ async def store_migrated(databases: Databases, store: str) -> bool:
 def build_seeder(settings: Settings, databases: Databases) -> Callable[..., Awaitable[SeedReport]]:
     """`shop seed`: `seed_catalog` into the catalogue, the stock levels into the main store."""
     catalog = build_catalog(settings, databases)
-    return partial(seed_catalog, reader=catalog, writer=catalog, stock=SqlStock(databases.store("main")))
+    return partial(seed_catalog, reader=catalog.reader, writer=catalog.writer,
+                   stock=SqlStock(databases.store("main")))
 
 
 def build_process_board(settings: Settings) -> FileProcessBoard:
     return FileProcessBoard(settings.run_dir)
 
 
-def build_catalog(settings: Settings, databases: Databases) -> SqlCatalog:
-    return SqlCatalog(databases.store("posts"), currency=settings.currency)
+def build_catalog(settings: Settings, databases: Databases) -> PostsCatalog:
+    """The catalogue's adapters; build them once per process: their one reader keeps the list totals."""
+    posts = databases.store("posts")
+    # the database's search and serial ids, chosen once
+    return PostsCatalog.on(posts, dialect=posts_dialects.dialect_for(posts.backend), currency=settings.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,17 +321,18 @@ def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
 class Commerce:
     """The commerce services over one set of databases."""
 
-    def __init__(self, settings: Settings, databases: Databases, *, catalog: SqlCatalog | None = None) -> None:
+    def __init__(self, settings: Settings, databases: Databases, *, catalog: PostsCatalog | None = None) -> None:
         main = databases.store("main")
-        catalog = catalog or build_catalog(settings, databases)
+        posts = catalog or build_catalog(settings, databases)
+        offers = posts.reader
         # the database's own statements, chosen once; the catalogue's offers read inside the unit's transaction
         # where the catalogue shares the main database (one connection per unit, never two of one pool)
-        units = SqlMainUnitOfWork(main, dialect=dialect_for(main.backend), offers=catalog,
-                                  offers_on=catalog.offers_within if catalog.shares_pool_with(main) else None)
+        units = SqlMainUnitOfWork(main, dialect=dialect_for(main.backend), offers=offers,
+                                  offers_on=offers.offers_within if offers.shares_pool_with(main) else None)
         carts, vouchers = SqlCarts(main), SqlVouchers(main)
         gateways = build_gateways(settings)
-        self.flags = InStockFlags(projection=catalog, stock=SqlStock(main))
-        self.carts = CartService(carts=carts, vouchers=vouchers, catalog=catalog, stock=SqlStock(main),
+        self.flags = InStockFlags(projection=posts.in_stock, stock=SqlStock(main))
+        self.carts = CartService(carts=carts, vouchers=vouchers, catalog=offers, stock=SqlStock(main),
                                  currency=settings.currency)
         events = CommerceMetrics() if settings.metrics else None
         mail = OrderMail(templates=JinjaMailTemplates(shop_name=settings.shop_name), public_url=settings.public_url)
@@ -345,7 +351,7 @@ class Commerce:
         self.idempotency = Idempotency(SqlIdempotency(main))
 
 
-def build_commerce(settings: Settings, databases: Databases, *, catalog: SqlCatalog | None = None) -> Commerce:
+def build_commerce(settings: Settings, databases: Databases, *, catalog: PostsCatalog | None = None) -> Commerce:
     return Commerce(settings, databases, catalog=catalog)
 
 
@@ -375,10 +381,10 @@ def build_services(settings: Settings, databases: Databases | None = None) -> Sh
     databases = databases or build_databases(settings)
     catalog_store = build_catalog(settings, databases)
     stock = SqlStock(databases.store("main"))
-    catalog = CatalogService(reader=catalog_store, stock=stock)
-    admin = CatalogAdmin(products=catalog_store, stock=stock, catalog=catalog, currency=settings.currency)
-    watcher = CatalogVersionWatcher(catalog_store, interval=settings.catalog_poll_interval)
-    watcher.subscribe(catalog_store.catalog_changed)
+    catalog = CatalogService(reader=catalog_store.reader, stock=stock)
+    admin = CatalogAdmin(products=catalog_store.products, stock=stock, catalog=catalog, currency=settings.currency)
+    watcher = CatalogVersionWatcher(catalog_store.reader, interval=settings.catalog_poll_interval)
+    watcher.subscribe(catalog_store.reader.catalog_changed)
     watcher.subscribe(catalog.catalog_changed)
     stock_watch = StockWatcher(stock, interval=settings.stock_poll_interval)
     probes: list[StoreProbe] = [databases.mongo_store(store) if databases.is_mongo(store)

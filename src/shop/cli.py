@@ -157,7 +157,7 @@ def seed(
             task = bar.add_task("products", total=count)
             report = await seed_catalog(products=count, only_if_empty=demo, progress=lambda n: bar.advance(task, n))
         if report.skipped:
-            total = await build_catalog(settings, databases).count_products()
+            total = await build_catalog(settings, databases).reader.count_products()
             out.print(f"the catalogue already has {total} products; the demo was not added")
         else:
             out.print(f"added {report.categories} categories and {report.products} products")

@@ -54,7 +54,7 @@ async def stored_product(settings: Settings, slug: str) -> Any:
     """The product as the catalogue store holds it (published or not), or None."""
     databases = build_databases(settings)
     try:
-        return await build_catalog(settings, databases).product(slug)
+        return await build_catalog(settings, databases).reader.product(slug)
     finally:
         await databases.dispose()
 
@@ -375,7 +375,7 @@ def test_any_title_and_description_is_kept_exactly_or_refused(demo_settings: Set
     stack = contextlib.AsyncExitStack()
     try:
         client, admin, databases = loop.run_until_complete(_open_shop(stack, demo_settings))
-        catalog = build_catalog(demo_settings, databases)
+        catalog = build_catalog(demo_settings, databases).reader
         outcomes: Counter[str] = Counter()
 
         @hypothesis.settings(max_examples=60, deadline=None, database=None,

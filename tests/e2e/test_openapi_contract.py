@@ -41,7 +41,8 @@ async def _little_shop(settings: Settings) -> None:
     databases = build_databases(settings)
     try:
         catalog = build_catalog(settings, databases)
-        await seed_catalog(reader=catalog, writer=catalog, stock=SqlStock(databases.store("main")), products=24)
+        await seed_catalog(reader=catalog.reader, writer=catalog.writer, stock=SqlStock(databases.store("main")),
+                           products=24)
         await build_auth(settings, databases).register(email=ADMIN_EMAIL, password=PASSWORD, roles=frozenset(Role))
     finally:
         await databases.dispose()

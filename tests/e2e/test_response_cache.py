@@ -55,7 +55,7 @@ async def test_a_catalogue_edit_is_visible_within_a_second(cached_client: httpx.
     assert (await cached_client.get("/api/v1/products", params={"limit": 1})).headers["x-cache"] == "hit"
     databases = build_databases(demo_settings)
     try:
-        catalog = build_catalog(demo_settings, databases)
+        catalog = build_catalog(demo_settings, databases).writer
         _, next_id = await catalog.next_ids()
         new = Product(id=next_id, slug=f"cache-test-{next_id}", title="Cache Test Lamp", description="new",
                       category_id=None, variants=[Variant(sku=f"CACHE-{next_id}", price=Money.of("1.00", "EUR"))])

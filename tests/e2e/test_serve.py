@@ -158,7 +158,7 @@ async def test_an_edit_reaches_every_worker_within_a_second(server: tuple[str, i
         assert len(before) == 1
         databases = build_databases(demo_settings)
         try:
-            catalog = build_catalog(demo_settings, databases)
+            catalog = build_catalog(demo_settings, databases).writer
             _, next_id = await catalog.next_ids()
             await catalog.add_products([Product(
                 id=next_id, slug=f"served-{next_id}", title="Served Lamp", description="", category_id=None,

@@ -30,7 +30,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, select
 
-from shop.bootstrap import Commerce, build_commerce, build_databases, build_gateways
+from shop.bootstrap import Commerce, build_catalog, build_commerce, build_databases, build_gateways
 from shop.config import Settings
 from shop.domain.cart import CartClosed, CartStatus
 from shop.domain.catalog import Product, Variant
@@ -58,7 +58,7 @@ from shop.infrastructure.db.main.tables import (
     voucher_redemptions,
     vouchers,
 )
-from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.infrastructure.db.posts.catalog import PostsCatalog
 from shop.infrastructure.db.posts.tables import products, variants
 from shop.infrastructure.db.types import utcnow
 from shop.infrastructure.payments.test_gateway import TestGateway
@@ -103,7 +103,7 @@ class Shop:
     loop: asyncio.AbstractEventLoop
     settings: Settings
     databases: Databases
-    catalog: SqlCatalog
+    catalog: PostsCatalog
     commerce: Commerce
     jobs: CommerceJobs
     main: Store = field(init=False)
@@ -132,8 +132,8 @@ async def open_shop(loop: asyncio.AbstractEventLoop, backend: str, db_factory: D
                                   db_pool_size=4)
     await migrate_all(shop_settings)
     databases = build_databases(shop_settings)
-    catalog = SqlCatalog(databases.store("posts"), currency="EUR")
-    await catalog.add_products([
+    catalog = build_catalog(shop_settings, databases)
+    await catalog.writer.add_products([
         Product(id=n, slug=sku.lower(), title=f"Machine {sku}", description="For the state machine.",
                 category_id=None, variants=[Variant(sku=sku, price=Money.of(PRICES[sku], "EUR"), weight_grams=300)])
         for n, sku in enumerate(sorted(STOCK), start=1)], available=STOCK)

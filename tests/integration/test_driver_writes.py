@@ -20,7 +20,8 @@ from shop.infrastructure.db.main.dialects import dialect_for
 from shop.infrastructure.db.main.stock import SqlStock
 from shop.infrastructure.db.main.tables import outbox, stock_levels
 from shop.infrastructure.db.main.unit_of_work import SqlMainUnitOfWork
-from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.infrastructure.db.posts import dialects as posts_dialects
+from shop.infrastructure.db.posts.reads import SqlCatalogReader
 from shop.services.ports import StoreUnavailable
 
 AT = datetime(2026, 12, 6, 1, 30, tzinfo=UTC)
@@ -29,6 +30,11 @@ TAKE = update(stock_levels).where(_s.sku == bindparam("b_sku"), _s.on_hand >= 2)
     on_hand=_s.on_hand - bindparam("b_n"), updated_at=bindparam("b_now"))
 ADD = insert(stock_levels)
 JOB = insert(outbox)
+
+
+def _offers(databases: Databases) -> SqlCatalogReader:
+    posts = databases.store("posts")
+    return SqlCatalogReader(posts, search=posts_dialects.dialect_for(posts.backend), currency="EUR")
 
 
 async def test_writes_land_in_the_callers_transaction_with_sqlalchemys_conversions(backend: str,
@@ -90,7 +96,7 @@ async def test_reserving_and_taking_many_skus_at_once_never_deadlocks_and_counts
     skus = [f"DW-M{n}" for n in range(5)]
     await SqlStock(main).set_levels([StockLevel(sku, 1000) for sku in skus])
     units = SqlMainUnitOfWork(main, dialect=dialect_for(main.backend),
-                              offers=SqlCatalog(databases.store("posts"), currency="EUR"))
+                              offers=_offers(databases))
     rng = random.Random(7)
     plans = [sorted(rng.sample(skus, rng.randint(2, 5))) for _ in range(60)]
 
@@ -117,7 +123,7 @@ async def test_a_short_sku_among_many_holds_nothing_and_names_the_first_short_on
     main = databases.store("main")
     await SqlStock(main).set_levels([StockLevel("DW-S1", 5), StockLevel("DW-S2", 1), StockLevel("DW-S3", 0)])
     units = SqlMainUnitOfWork(main, dialect=dialect_for(main.backend),
-                              offers=SqlCatalog(databases.store("posts"), currency="EUR"))
+                              offers=_offers(databases))
 
     async def reserve(wanted: list[tuple[str, int]]) -> Sequence[str]:
         async with units.begin() as unit:

@@ -9,7 +9,8 @@ from sqlalchemy import inspect, text
 
 from shop.bootstrap import build_databases
 from shop.infrastructure.db import migrate as migrations
-from shop.infrastructure.db.posts.catalog import SqlCatalog
+from shop.infrastructure.db.posts.dialects import dialect_for
+from shop.infrastructure.db.posts.reads import SqlCatalogReader
 from tests.conftest import make_settings
 from tests.databases import DatabaseFactory
 
@@ -44,7 +45,8 @@ async def test_variants_stored_before_the_weight_column_weigh_nothing(backend: s
 
         assert await migrations.migrate(databases, "posts") == ("posts_0001", migrations.head("posts"))
 
-        catalog = SqlCatalog(databases.store("posts"), currency="EUR")
+        posts = databases.store("posts")
+        catalog = SqlCatalogReader(posts, search=dialect_for(posts.backend), currency="EUR")
         product = await catalog.product("old-tee")
         assert product is not None and product.variants[0].weight_grams == 0
         assert (await catalog.offers(["OLD-TEE"]))["OLD-TEE"].weight_grams == 0

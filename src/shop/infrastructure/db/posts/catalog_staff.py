@@ -13,14 +13,13 @@ from shop.domain.catalog import Category, Page
 from shop.domain.errors import Conflict
 from shop.infrastructure.db.engines import Store
 from shop.infrastructure.db.money_columns import from_minor
-from shop.infrastructure.db.posts.tables import catalog_version, categories, products, variants
+from shop.infrastructure.db.posts.tables import NEXT_VERSION, categories, products, variants
 from shop.services.catalog_staff import ProductRow
 
 _VARIANT_COUNT = (select(func.count()).select_from(variants).where(variants.c.product_id == products.c.id)
                   .scalar_subquery())
 _ROW_COLUMNS = (products.c.slug, products.c.title, products.c.published, products.c.price_min, products.c.price_max,
                 products.c.currency, products.c.in_stock, products.c.category_id, _VARIANT_COUNT.label("variants"))
-_BUMP = update(catalog_version).where(catalog_version.c.id == 1).values(version=catalog_version.c.version + 1)
 
 
 class SqlCatalogStaff:
@@ -61,7 +60,7 @@ class SqlCatalogStaff:
                     parent_id=category.parent_id, position=category.position))
                 key = result.inserted_primary_key
                 assert key is not None
-                await conn.execute(_BUMP)
+                await conn.execute(NEXT_VERSION)
         except IntegrityError:  # another writer took the slug (or removed the parent) in the meantime
             raise Conflict(f"the slug {category.slug!r} is already used by another category") from None
         return int(key[0])
@@ -70,12 +69,12 @@ class SqlCatalogStaff:
         async with self._store.write() as conn:
             await conn.execute(update(categories).where(categories.c.id == category.id).values(
                 name=category.name, parent_id=category.parent_id, position=category.position))
-            await conn.execute(_BUMP)
+            await conn.execute(NEXT_VERSION)
 
     async def delete_category(self, category_id: int) -> None:
         async with self._store.write() as conn:
             await conn.execute(delete(categories).where(categories.c.id == category_id))
-            await conn.execute(_BUMP)
+            await conn.execute(NEXT_VERSION)
 
     async def products_in(self, category_id: int) -> int:
         async with self._store.read() as conn:

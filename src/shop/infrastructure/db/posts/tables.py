@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    update,
 )
 
 from shop.infrastructure.db.types import UTCDateTime
@@ -77,3 +78,5 @@ catalog_version = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", BigInteger, nullable=False),
 )
+# the bump, run by every writer of the catalogue inside its transaction
+NEXT_VERSION = update(catalog_version).where(catalog_version.c.id == 1).values(version=catalog_version.c.version + 1)
