@@ -144,6 +144,11 @@ def _shop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPro
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
+# made up, of the shapes Stripe's keys have: the stripe gateway refuses to start without all three
+STRIPE_KEYS = {"SHOP_STRIPE_SECRET_KEY": "sk_test_" + "x" * 24, "SHOP_STRIPE_PUBLISHABLE_KEY": "pk_test_" + "x" * 24,
+               "SHOP_STRIPE_WEBHOOK_SECRET": "whsec_" + "x" * 24}
+
+
 def test_the_test_gateway_does_not_start_on_an_https_shop_unless_allowed(tmp_path: Path) -> None:
     live = {"SHOP_PUBLIC_URL": "https://shop.example", "SHOP_MAIN_DB_URL": f"sqlite+aiosqlite:///{tmp_path}/shop.db",
             "SHOP_SECRET_KEY": "k" * 48}  # an https shop needs it (or SHOP_TOTP_KEYS) to seal 2FA secrets
@@ -152,7 +157,7 @@ def test_the_test_gateway_does_not_start_on_an_https_shop_unless_allowed(tmp_pat
     assert refused.returncode == 2 and len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
     assert "SHOP_ALLOW_TEST_PAYMENTS" in lines[0] and "SHOP_PAYMENT_GATEWAY=stripe" in lines[0]
     allowed = _shop("config", "--json", env={**live, "SHOP_ALLOW_TEST_PAYMENTS": "true"}, cwd=tmp_path)
-    stripe = _shop("config", "--json", env={**live, "SHOP_PAYMENT_GATEWAY": "stripe"}, cwd=tmp_path)
+    stripe = _shop("config", "--json", env={**live, "SHOP_PAYMENT_GATEWAY": "stripe", **STRIPE_KEYS}, cwd=tmp_path)
     plain = _shop("config", "--json", env={"SHOP_PUBLIC_URL": "http://127.0.0.1:8000"}, cwd=tmp_path)
     for answer in (allowed, stripe, plain):
         assert answer.returncode == 0, answer.stderr
