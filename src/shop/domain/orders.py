@@ -323,3 +323,9 @@ def hash_access_key(key: str) -> str:
 def access_key_matches(stored_hash: str, key: str) -> bool:
     """Whether `key` is the order's access key; compared in constant time."""
     return hmac.compare_digest(stored_hash, hash_access_key(key))
+
+
+def may_have_moves(status: OrderStatus) -> bool:
+    """Whether an order in `status` can have shipments or refunds: a pending order has neither, as nothing ships
+    and nothing is refunded before its money is captured."""
+    return status is not OrderStatus.PENDING

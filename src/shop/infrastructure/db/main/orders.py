@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shop.domain.catalog import Page
 from shop.domain.fulfilment import Refund, Shipment
-from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, order_number
+from shop.domain.orders import Order, OrderLine, OrderStatus, Payment, PaymentStatus, may_have_moves, order_number
 from shop.domain.pricing import Address, Totals
 from shop.infrastructure.db.driver_sql import WRITES
 from shop.infrastructure.db.engines import Store
@@ -49,6 +49,13 @@ def _order(row: Any, lines: Sequence[Any], moves: tuple[list[Shipment], list[Ref
         shipments=moves[0], refunds=moves[1])
 
 
+async def _moves(conn: AsyncConnection, row: Any) -> tuple[list[Shipment], list[Refund]]:
+    # a pending order has none: checkout's own reads of the order it is placing skip the two queries
+    if not may_have_moves(OrderStatus(row.status)):
+        return [], []
+    return await moves_of(conn, row.id, row.currency)
+
+
 _LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.position)
 _BY_NUMBER = select(orders).where(orders.c.number == bindparam("number"))
 _BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update()
@@ -67,7 +74,7 @@ async def _load(conn: AsyncConnection, number: str, *, lock: bool = False) -> tu
     if row is None:
         return None
     lines = (await conn.execute(_LINES, {"order_id": row.id})).all()
-    return row.id, _order(row, lines, await moves_of(conn, row.id, row.currency))
+    return row.id, _order(row, lines, await _moves(conn, row))
 
 
 def _payment_values(payment: Payment) -> dict[str, Any]:
@@ -164,7 +171,7 @@ class SqlOrders:
             found = []
             for row in rows:
                 found.append(_order(row, (await conn.execute(_LINES, {"order_id": row.id})).all(),
-                                    await moves_of(conn, row.id, row.currency)))
+                                    await _moves(conn, row)))
         return Page(items=found, total=total, page=page, limit=limit)
 
     async def access_key_hash(self, number: str) -> str | None:
